@@ -1,0 +1,1 @@
+"""HTTP layer: routers and the dependencies that hand them services."""

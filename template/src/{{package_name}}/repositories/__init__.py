@@ -1,0 +1,1 @@
+"""Data access: queries and writes; never a commit (services own transactions)."""

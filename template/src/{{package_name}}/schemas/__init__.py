@@ -1,0 +1,1 @@
+"""Pydantic models: what the HTTP API accepts and returns."""
