@@ -1,0 +1,117 @@
+"""Helpers shared by the template's tests: rendering, running tools, databases."""
+
+import os
+import shutil
+import subprocess
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import copier
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAVOURS = ("sync", "async")
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PACKAGE = "acme_service"
+
+
+def server_url() -> str:
+    """The PostgreSQL server the tests use; generated projects get the same one."""
+    return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def uv() -> str:
+    path = shutil.which("uv")
+    if path is None:
+        pytest.fail("uv is not on PATH: install it with `pip install uv`")
+    return path
+
+
+def project_environment(**overrides: str) -> dict[str, str]:
+    environment = dict(os.environ)
+    # The template's own virtualenv must not leak into a generated project's.
+    environment.pop("VIRTUAL_ENV", None)
+    environment.update(
+        DATABASE_URL=server_url(),
+        UV_PYTHON_DOWNLOADS="never",  # the machine's Python must be enough
+        NO_COLOR="1",
+    )
+    environment.update(overrides)
+    return environment
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, fail the test with the command's whole output."""
+    command = [uv() if args[0] == "uv" else args[0], *args[1:]]
+    result = subprocess.run(  # noqa: S603 - argv list, no shell
+        command,
+        cwd=cwd,
+        env=env or project_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(args)}` failed in {cwd} (exit {result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path
+    flavour: str
+    package: str = PACKAGE
+
+    def run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run(*args, cwd=self.path, **kwargs)
+
+
+def render(destination: Path, **answers: Any) -> Project:
+    """Render this working tree (committed or not) with Copier's Python API."""
+    data = {"project_name": "Acme Service", **answers}
+    copier.run_copy(
+        str(ROOT),
+        destination,
+        data=data,
+        defaults=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    return Project(path=destination, flavour=data.get("flavour", "sync"))
+
+
+def _admin_connection() -> Any:
+    connection = psycopg2.connect(server_url())
+    connection.autocommit = True
+    return connection
+
+
+def create_database(prefix: str) -> str:
+    """Create an empty database on the server; returns its plain postgresql:// URL."""
+    name = f"{prefix}_{uuid4().hex[:12]}"
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = server_url().rpartition("/")
+    return f"{base}/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rpartition("/")[2]
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
