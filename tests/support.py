@@ -50,7 +50,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure, fail the test with the command's whole output."""
     command = [uv() if args[0] == "uv" else args[0], *args[1:]]
-    result = subprocess.run(  # noqa: S603 - argv list, no shell
+    result = subprocess.run(
         command,
         cwd=cwd,
         env=env or project_environment(),
@@ -111,7 +111,5 @@ def drop_database(url: str) -> None:
     name = url.rpartition("/")[2]
     with closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)
-            )
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )

@@ -35,9 +35,13 @@ def test_dependencies_are_the_flavours_own(project: Project) -> None:
     pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
     dependencies = " ".join(pyproject["project"]["dependencies"])
 
-    driver, foreign = ("asyncpg", "psycopg2") if project.flavour == "async" else (
-        "psycopg2",
-        "asyncpg",
+    driver, foreign = (
+        ("asyncpg", "psycopg2")
+        if project.flavour == "async"
+        else (
+            "psycopg2",
+            "asyncpg",
+        )
     )
     assert driver in dependencies
     assert foreign not in dependencies

@@ -30,7 +30,7 @@ def serving(project: Project, server: str, database_url: str, log: Path) -> Iter
     port = free_port()
     environment = project_environment(DATABASE_URL=database_url)
     with log.open("w") as output:
-        process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        process = subprocess.Popen(
             [uv(), *SERVERS[server], str(port)],
             cwd=project.path,
             env=environment,
@@ -67,9 +67,12 @@ def test_live_server_serves_the_contract(
     environment = project_environment(DATABASE_URL=empty_database)
     project.run("uv", "run", "alembic", "upgrade", "head", env=environment)
 
-    with serving(project, server, empty_database, tmp_path / "server.log") as base_url:
-        with httpx2.Client(base_url=base_url) as client:
-            exercise_the_contract(client)
+    log = tmp_path / "server.log"
+    with (
+        serving(project, server, empty_database, log) as base_url,
+        httpx2.Client(base_url=base_url) as client,
+    ):
+        exercise_the_contract(client)
 
 
 def exercise_the_contract(client: httpx2.Client) -> None:

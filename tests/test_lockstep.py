@@ -73,7 +73,7 @@ def normalise(tree: Path, pyproject: Path) -> None:
     ruff = shutil.which("ruff")
     assert ruff, "ruff must be installed in the template's environment"
     for args in (["check", "--select", "I", "--fix", "-q"], ["format", "-q"]):
-        subprocess.run([ruff, *args, str(tree)], check=True)  # noqa: S603
+        subprocess.run([ruff, *args, str(tree)], check=True)
 
 
 def test_both_flavours_render_the_same_files(renders: dict[str, Path]) -> None:
