@@ -6,12 +6,17 @@ from uuid import UUID
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 logger = logging.getLogger(__name__)
 
-
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+INTERNAL_ERROR = "Internal server error"
+# SQLSTATE classes meaning "not now" rather than "wrong": connection exception (08),
+# insufficient resources (53), operator intervention such as shutdown or a statement
+# timeout (57); 55000 is how PostgreSQL refuses connections to a closed database.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+_UNAVAILABLE_SQLSTATES = frozenset({"55000"})
 
 
 class ServiceError(Exception):
@@ -51,38 +56,46 @@ class EmailAlreadyRegisteredError(ConflictError):
         super().__init__("A user with this email already exists")
 
 
+def means_database_unavailable(error: BaseException) -> bool:
+    """Whether a database error says "try later" (outage, overload, timeout)."""
+    if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    sqlstate = str(getattr(error.orig, "pgcode", None) or "")
+    return (
+        error.connection_invalidated
+        or sqlstate.startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+        or sqlstate in _UNAVAILABLE_SQLSTATES
+    )
+
+
+def internal_error_response() -> JSONResponse:
+    return JSONResponse(
+        {"detail": INTERNAL_ERROR}, status_code=HTTPStatus.INTERNAL_SERVER_ERROR
+    )
+
+
 def register_error_handlers(app: FastAPI) -> None:
-    """Every error leaves as `{"detail": ...}`, without internals."""
+    """Every error leaves as `{"detail": ...}`, without internals.
+
+    Unexpected exceptions are turned into a 500 by the request middleware
+    (core/middleware.py), which logs them with the request id.
+    """
     # Handlers run on the event loop in both flavours: they only build a response.
 
     @app.exception_handler(ServiceError)
     async def handle_service_error(_: Request, error: ServiceError) -> JSONResponse:
         return JSONResponse({"detail": error.detail}, status_code=error.status_code)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(ConnectionError)
-    @app.exception_handler(TimeoutError)
-    async def handle_database_unavailable(
-        request: Request, error: Exception
-    ) -> JSONResponse:
-        logger.warning(
-            "database unavailable during %s %s: %s",
-            request.method,
-            request.url.path,
-            type(error).__name__,
-        )
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def handle_database_error(request: Request, error: Exception) -> JSONResponse:
+        if not means_database_unavailable(error):
+            logger.error("database error", exc_info=error)
+            return internal_error_response()
+        logger.warning("database unavailable: %s", type(error).__name__)
         return JSONResponse(
             {"detail": DATABASE_UNAVAILABLE},
             status_code=HTTPStatus.SERVICE_UNAVAILABLE,
-        )
-
-    @app.exception_handler(Exception)
-    async def handle_unexpected(request: Request, error: Exception) -> JSONResponse:
-        logger.exception(
-            "unhandled error during %s %s", request.method, request.url.path
-        )
-        return JSONResponse(
-            {"detail": "Internal server error"},
-            status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
         )
