@@ -2,14 +2,18 @@
 
 import os
 import shutil
+import socket
 import subprocess
-from contextlib import closing
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import copier
+import httpx2
 import psycopg2
 import pytest
 from psycopg2 import sql
@@ -113,3 +117,60 @@ def drop_database(url: str) -> None:
         cursor.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+SERVERS = {
+    "uvicorn": ["run", "uvicorn", "acme_service.main:app", "--port"],
+    "fastapi": ["run", "fastapi", "run", "--port"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@contextmanager
+def serving(project: Project, server: str, database_url: str, log: Path) -> Iterator[Server]:
+    """Run the project under a real server (`uv run uvicorn` or `uv run fastapi run`)."""
+    port = free_port()
+    environment = project_environment(DATABASE_URL=database_url)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [uv(), *SERVERS[server], str(port)],
+            cwd=project.path,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_live(url, process, log)
+            yield Server(url, process, log)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=30)
+
+
+def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"server exited early:\n{log.read_text()}", pytrace=False)
+        try:
+            if httpx2.get(f"{base_url}/health/live").status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}", pytrace=False)

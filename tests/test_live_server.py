@@ -1,63 +1,15 @@
 """A real server of each flavour, on a database migrated from empty, serves the API."""
 
-import socket
-import subprocess
+import signal
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from tests.support import Project, project_environment, uv
-
-SERVERS = {
-    "uvicorn": ["run", "uvicorn", "acme_service.main:app", "--port"],
-    "fastapi": ["run", "fastapi", "run", "--port"],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serving(project: Project, server: str, database_url: str, log: Path) -> Iterator[str]:
-    port = free_port()
-    environment = project_environment(DATABASE_URL=database_url)
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [uv(), *SERVERS[server], str(port)],
-            cwd=project.path,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_live(base_url, process, log)
-            yield base_url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server exited early:\n{log.read_text()}", pytrace=False)
-        try:
-            if httpx2.get(f"{base_url}/health/live").status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}", pytrace=False)
+from tests.support import SERVERS, Project, project_environment, serving
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -69,10 +21,11 @@ def test_live_server_serves_the_contract(
 
     log = tmp_path / "server.log"
     with (
-        serving(project, server, empty_database, log) as base_url,
-        httpx2.Client(base_url=base_url) as client,
+        serving(project, server, empty_database, log) as running,
+        httpx2.Client(base_url=running.url) as client,
     ):
         exercise_the_contract(client)
+    assert "Traceback" not in log.read_text()
 
 
 def exercise_the_contract(client: httpx2.Client) -> None:
@@ -110,3 +63,36 @@ def exercise_the_contract(client: httpx2.Client) -> None:
     assert "detail" in missing.json()
     assert client.get("/api/v1/users", params={"limit": 0}).status_code == 422
     assert client.get("/nowhere").json() == {"detail": "Not Found"}
+
+
+def test_shutdown_lets_in_flight_requests_finish(
+    project: Project, empty_database: str, tmp_path: Path
+) -> None:
+    environment = project_environment(DATABASE_URL=empty_database)
+    project.run("uv", "run", "alembic", "upgrade", "head", env=environment)
+    clients = 6
+    connected = threading.Barrier(clients + 1)
+
+    def register(number: int) -> int:
+        with httpx2.Client(base_url=running.url, timeout=30) as client:
+            client.get("/health/live")  # the connection is open and accepted
+            connected.wait()
+            user = {"email": f"user{number}@example.com", "password": "long enough"}
+            return client.post("/api/v1/users", json=user).status_code
+
+    with (
+        serving(project, "uvicorn", empty_database, tmp_path / "server.log") as running,
+        ThreadPoolExecutor(max_workers=clients) as pool,
+    ):
+        in_flight = [pool.submit(register, number) for number in range(clients)]
+        connected.wait()
+        # Registrations hash with argon2, so they are still running when the signal lands.
+        time.sleep(0.05)
+        running.process.send_signal(signal.SIGTERM)
+        statuses = [request.result() for request in in_flight]
+        running.process.wait(timeout=30)
+
+    assert statuses == [201] * clients
+    log = running.log.read_text()
+    assert "Application shutdown complete" in log  # the lifespan closed the pool
+    assert "Finished server process" in log
