@@ -458,6 +458,8 @@ def test_hashing_on_the_event_loop_fails_the_test_suite(
     assert_names_all(
         output,
         "BlockingError: Blocking call to argon2.PasswordHasher.hash",
+        "event loop blocked: how to fix",
+        "`await anyio.to_thread.run_sync(function, *args, limiter=...)`",
         f"{SOURCE}/core/security.py:16: in hash_password",
         f"{SOURCE}/services/users.py:",
         "FAILED tests/api/test_users.py::test_register_returns_the_user_without_any_password",
