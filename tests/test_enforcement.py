@@ -74,7 +74,7 @@ def planted(project: Project, *plants: Plant) -> Iterator[None]:
 def gate_fails(project: Project, *args: str) -> str:
     """Run a gate that must fail; returns its whole output."""
     result = subprocess.run(
-        [uv(), *args[1:]],
+        [uv() if args[0] == "uv" else args[0], *args[1:]],
         cwd=project.path,
         env=project_environment(),
         capture_output=True,
@@ -384,7 +384,7 @@ REPOSITORY_IMPORTS_SERVICE = (
             "async",
             PSYCOPG2_IN_ASYNC_REPOSITORY,
             [
-                "Async flavour: no blocking drivers (psycopg2, psycopg, requests) BROKEN",
+                "Async flavour: no blocking drivers or clients (psycopg2, requests) BROKEN",
                 f"{PACKAGE}.repositories.legacy -> psycopg2 (l.3)",
                 f"at {SOURCE}/repositories/legacy.py:3",
             ],
@@ -394,7 +394,7 @@ REPOSITORY_IMPORTS_SERVICE = (
             "sync",
             ASYNCPG_IN_SYNC_REPOSITORY,
             [
-                "Sync flavour: no async drivers (asyncpg, aiohttp) BROKEN",
+                "Sync flavour: no async drivers or clients (asyncpg, aiohttp) BROKEN",
                 f"at {SOURCE}/repositories/legacy.py:3",
             ],
             id="asyncpg in the sync flavour",
