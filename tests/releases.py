@@ -64,14 +64,15 @@ class TemplateRepository:
         git("tag", tag, cwd=self.path)
         return tag
 
-    def copy(self, destination: Path, tag: str, **answers: Any) -> Project:
-        """Generate a project from a release and commit it, as its owner would."""
+    def copy(self, destination: Path, tag: str, *, commit: bool = True, **answers: Any) -> Project:
+        """Generate a project from a release and commit it in git, as its owner would."""
         data = {"project_name": "Acme Service", **answers}
         copier.run_copy(
             str(self.path), destination, data=data, vcs_ref=tag, defaults=True, quiet=True
         )
-        git("init", "--quiet", "--initial-branch=main", cwd=destination)
-        commit_all(destination, f"Generate from template {tag}")
+        if commit:
+            git("init", "--quiet", "--initial-branch=main", cwd=destination)
+            commit_all(destination, f"Generate from template {tag}")
         return Project(path=destination, flavour=data.get("flavour", "sync"))
 
     def update(

@@ -1,8 +1,9 @@
 """Nothing left over from `copier update`: conflict markers or rejected hunks fail.
 
 An update that meets your own edit leaves the conflict as inline markers (or, with
-`copier update --conflict rej`, as a `.rej` file beside the file). Either one committed by
-mistake breaks the project later, so the suite refuses them until they are resolved.
+`copier update --conflict rej`, as a `.rej` file beside the file). Either one, once
+committed by mistake, breaks the project later, so the suite refuses them until they
+are resolved.
 """
 
 import os
@@ -37,7 +38,7 @@ def project_files() -> Iterator[Path]:
                 yield path
 
 
-def has_conflict_markers(path: Path) -> bool:
+def has_markers(path: Path) -> bool:
     with path.open("rb") as lines:
         return any(line.startswith(MARKERS) for line in lines)
 
@@ -56,9 +57,9 @@ def test_no_rejected_hunks_are_left() -> None:
 
 
 def test_no_conflict_markers_are_left() -> None:
-    conflicted = relative([path for path in project_files() if has_conflict_markers(path)])
+    conflicted = relative([path for path in project_files() if has_markers(path)])
 
     assert not conflicted, (
-        f"unresolved conflict markers in {conflicted}: keep the right lines, delete the "
-        "marker lines, then run the tests again"
+        f"unresolved conflict markers in {conflicted}: keep the right lines, delete "
+        "the marker lines, then run the tests again"
     )
