@@ -8,6 +8,8 @@ new module), 2.0.0 renames a service module the owner is likely to have edited, 
 
 import importlib.util
 import re
+import shlex
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -26,7 +28,7 @@ from tests.releases import (
     release_tags,
     replace_in,
 )
-from tests.support import FLAVOURS, PACKAGE, ROOT, Project
+from tests.support import FLAVOURS, PACKAGE, ROOT, Project, project_environment
 
 PACKAGE_TEMPLATE = Path("template", "src", "{{package_name}}")
 FIRST, FEATURE, RENAME = "1.0.0", "1.1.0", "2.0.0"
@@ -223,13 +225,16 @@ def test_edited_project_updated_keeps_every_owner_edit(
     assert_generated_suite_passes(project)
 
 
+# Either conflict mode: with `rej`, Copier's failed patch of the old file leaves a .rej
+# that the migration clears once the edits are carried.
+@pytest.mark.parametrize(("flavour", "conflict"), [("sync", "inline"), ("async", "rej")])
 def test_renamed_file_carries_the_owner_edits(
-    releases: TemplateRepository, tmp_path: Path, flavour: str
+    releases: TemplateRepository, tmp_path: Path, flavour: str, conflict: str
 ) -> None:
     project = releases.copy(tmp_path / "acme-service", FIRST, flavour=flavour)
     edit_as_owner(project)
 
-    releases.update(project, RENAME)
+    releases.update(project, RENAME, conflict=conflict)
 
     assert not (project.path / SERVICE).exists()
     assert_owner_edits_kept(project, service=RENAMED_SERVICE)
@@ -366,6 +371,35 @@ def test_flavour_switch_on_edited_project_never_loses_an_edit_silently(
     driver = "asyncpg" if other(flavour) == "async" else "psycopg2-binary"
     assert driver in (project.path / "pyproject.toml").read_text()
     assert_feature_release_applied(project.path)
+
+
+def test_generated_readme_update_commands_work(
+    releases: TemplateRepository, tmp_path: Path
+) -> None:
+    project = releases.copy(tmp_path / "acme-service", FIRST)
+    readme = (project.path / "README.md").read_text()
+    [update] = re.findall(r"^(uvx copier update --defaults)\s+#", readme, re.MULTILINE)
+    trusted = "uvx copier update --defaults --trust"
+    assert f"`{trusted}`" in readme
+
+    # The newest release, 2.0.0, renames a file: Copier asks for --trust first.
+    refused = subprocess.run(
+        shlex.split(update),
+        cwd=project.path,
+        env=project_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "potentially unsafe feature: migrations" in refused.stderr
+    assert git("status", "--porcelain", cwd=project.path) == ""
+    project.run(*shlex.split(trusted))
+
+    assert (project.path / RENAMED_SERVICE).is_file()
+    assert not (project.path / SERVICE).exists()
+    assert_feature_release_applied(project.path)
+    assert_nothing_left_to_resolve(project)
 
 
 def rehearse_update_to_head(
