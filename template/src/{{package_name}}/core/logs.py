@@ -60,6 +60,13 @@ class ReadableFormatter(logging.Formatter):
         return " ".join([line, *(f"{key}={value}" for key, value in extras.items())])
 
 
+class DropServerDuplicate(logging.Filter):
+    """Drop uvicorn's report of an exception the request middleware already logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Exception in ASGI application")
+
+
 def configure_logging(style: Literal["json", "readable"], level: str) -> None:
     """Route the app's and the server's logs through one handler; safe to repeat."""
     handler = logging.StreamHandler()
@@ -74,5 +81,8 @@ def configure_logging(style: Literal["json", "readable"], level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    server_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, DropServerDuplicate) for f in server_errors.filters):
+        server_errors.addFilter(DropServerDuplicate())
     # The request middleware logs every request, with its id and latency.
     logging.getLogger("uvicorn.access").disabled = True
