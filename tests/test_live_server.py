@@ -1,9 +1,9 @@
 """A real server of each flavour, on a database migrated from empty, serves the API."""
 
+import json
 import signal
-import threading
+import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
@@ -70,29 +70,40 @@ def test_shutdown_lets_in_flight_requests_finish(
 ) -> None:
     environment = project_environment(DATABASE_URL=empty_database)
     project.run("uv", "run", "alembic", "upgrade", "head", env=environment)
-    clients = 6
-    connected = threading.Barrier(clients + 1)
 
-    def register(number: int) -> int:
-        with httpx2.Client(base_url=running.url, timeout=30) as client:
-            client.get("/health/live")  # the connection is open and accepted
-            connected.wait()
-            user = {"email": f"user{number}@example.com", "password": "long enough"}
-            return client.post("/api/v1/users", json=user).status_code
-
-    with (
-        serving(project, "uvicorn", empty_database, tmp_path / "server.log") as running,
-        ThreadPoolExecutor(max_workers=clients) as pool,
-    ):
-        in_flight = [pool.submit(register, number) for number in range(clients)]
-        connected.wait()
-        # Registrations hash with argon2, so they are still running when the signal lands.
-        time.sleep(0.05)
+    with serving(project, "uvicorn", empty_database, tmp_path / "server.log") as running:
+        # Requests whose bodies are only half sent cannot finish before the signal.
+        requests = [half_sent_registration(running.url, number) for number in range(4)]
+        # Answered only after the server has read the requests queued before it.
+        assert httpx2.get(f"{running.url}/health/live").status_code == 200
         running.process.send_signal(signal.SIGTERM)
-        statuses = [request.result() for request in in_flight]
+        time.sleep(0.2)  # the server is shutting down, waiting for them
+        statuses = [finish(request) for request in requests]
         running.process.wait(timeout=30)
 
-    assert statuses == [201] * clients
+    assert statuses == [201] * len(requests)
     log = running.log.read_text()
+    assert "Waiting for connections to close" in log
     assert "Application shutdown complete" in log  # the lifespan closed the pool
-    assert "Finished server process" in log
+
+
+def half_sent_registration(url: str, number: int) -> tuple[socket.socket, bytes]:
+    body = json.dumps({"email": f"user{number}@example.com", "password": "long enough"})
+    head = (
+        "POST /api/v1/users HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    host, port = url.removeprefix("http://").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=30)
+    connection.sendall(head.encode() + body[:10].encode())
+    return connection, body[10:].encode()
+
+
+def finish(request: tuple[socket.socket, bytes]) -> int:
+    connection, rest = request
+    with connection:
+        connection.sendall(rest)
+        response = b""
+        while chunk := connection.recv(65536):
+            response += chunk
+    return int(response.split(b" ", 2)[1])
