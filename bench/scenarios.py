@@ -55,5 +55,7 @@ SCENARIOS = (
     Scenario("create-2", "create a user (argon2)", 2, "create.lua", "/api/v1/users"),
     Scenario("wait-50", "wait 50 ms on the database", 50, "fixed.lua", "/bench/wait"),
     Scenario("wait-200", "wait 50 ms on the database", 200, "fixed.lua", "/bench/wait"),
+    # Waiting that holds no database connection, like a call to another HTTP API.
+    Scenario("api-200", "wait 50 ms on an HTTP API", 200, "fixed.lua", "/bench/api"),
     Scenario("cpu-64", "CPU-bound Python, no I/O", 64, "fixed.lua", "/bench/cpu"),
 )

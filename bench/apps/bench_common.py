@@ -24,6 +24,8 @@ INSERT = (
 )
 # The waiting-dominated request: the database answers after 50 ms.
 WAIT = "SELECT pg_sleep(0.05)"
+# The waiting-dominated request that holds no connection: an HTTP API's latency.
+API_SECONDS = 0.05
 CPU_ROUNDS = 30_000
 
 

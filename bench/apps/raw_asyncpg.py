@@ -1,5 +1,6 @@
 """Baseline: the benchmarked endpoints straight on an asyncpg pool (no ORM, no FastAPI)."""
 
+import asyncio
 import json
 import os
 import uuid
@@ -10,6 +11,7 @@ from typing import Any
 import anyio
 import asyncpg
 from bench_common import (
+    API_SECONDS,
     COUNT,
     INSERT,
     LIST_PAGE,
@@ -82,6 +84,11 @@ async def wait(_: Request) -> Response:
     return respond({"status": "ok"})
 
 
+async def api(_: Request) -> Response:
+    await asyncio.sleep(API_SECONDS)
+    return respond({"status": "ok"})
+
+
 async def cpu(_: Request) -> Response:
     return respond({"result": burn_cpu()})
 
@@ -102,6 +109,7 @@ app = Starlette(
         Route("/api/v1/users", list_users, methods=["GET"]),
         Route("/api/v1/users", create_user, methods=["POST"]),
         Route("/bench/wait", wait),
+        Route("/bench/api", api),
         Route("/bench/cpu", cpu),
     ],
     lifespan=lifespan,

@@ -7,6 +7,7 @@ are in autocommit mode: one statement, one round trip.
 
 import json
 import queue
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -17,6 +18,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 from bench_common import (
+    API_SECONDS,
     COUNT,
     INSERT,
     LIST_PAGE,
@@ -130,6 +132,11 @@ def wait(_: Request) -> Response:
     return respond({"status": "ok"})
 
 
+def api(_: Request) -> Response:
+    time.sleep(API_SECONDS)
+    return respond({"status": "ok"})
+
+
 def cpu(_: Request) -> Response:
     return respond({"result": burn_cpu()})
 
@@ -149,6 +156,7 @@ app = Starlette(
         Route("/api/v1/users", list_users, methods=["GET"]),
         Route("/api/v1/users", create_user, methods=["POST"]),
         Route("/bench/wait", wait),
+        Route("/bench/api", api),
         Route("/bench/cpu", cpu),
     ],
     lifespan=lifespan,

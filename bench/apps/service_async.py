@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 import anyio
-from bench_common import WAIT, burn_cpu
+from bench_common import API_SECONDS, WAIT, burn_cpu
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -25,6 +25,12 @@ router = APIRouter(prefix="/bench", include_in_schema=False)
 @router.get("/wait")
 async def wait(session: SessionDep) -> dict[str, str]:
     await session.execute(text(WAIT))
+    return {"status": "ok"}
+
+
+@router.get("/api")
+async def api() -> dict[str, str]:
+    await anyio.sleep(API_SECONDS)  # stands for awaiting an HTTP client
     return {"status": "ok"}
 
 

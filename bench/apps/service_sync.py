@@ -6,9 +6,10 @@ never contain them.
 
 import importlib
 import os
+import time
 from typing import Any
 
-from bench_common import WAIT, burn_cpu
+from bench_common import API_SECONDS, WAIT, burn_cpu
 from fastapi import APIRouter
 from sqlalchemy import text
 
@@ -22,6 +23,12 @@ router = APIRouter(prefix="/bench", include_in_schema=False)
 @router.get("/wait")
 def wait(session: SessionDep) -> dict[str, str]:
     session.execute(text(WAIT))
+    return {"status": "ok"}
+
+
+@router.get("/api")
+def api() -> dict[str, str]:
+    time.sleep(API_SECONDS)  # stands for a blocking HTTP client call
     return {"status": "ok"}
 
 
