@@ -27,6 +27,7 @@ REWRITES = [
     (r"\basync_sessionmaker\b", "sessionmaker"),
     (r"\bcreate_async_engine\b", "create_engine"),
     (r"\bAsyncIterator\b", "Iterator"),
+    (r"\basynccontextmanager\b", "contextmanager"),
     (r"\bAsyncClient\b", "Client"),
     (r"\bsqlalchemy\.ext\.asyncio\b", "sqlalchemy.orm"),
     (r"\basyncpg\b", "psycopg2"),

@@ -1,0 +1,1 @@
+"""A benchmark of the generated services against raw-driver apps; run `python -m bench`."""

@@ -1,0 +1,1 @@
+-- GET the URL's own path on every request (wrk's default), only reporting differs.

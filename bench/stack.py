@@ -1,0 +1,229 @@
+"""The stack under test: rendered projects, the bench database and the app servers."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import copier
+import psycopg2
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = Path(__file__).resolve().parent / "apps"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PACKAGE = "bench_service"
+SEED_USERS = 1000
+SEED_PASSWORD = "bench password"
+
+
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path
+    flavour: str
+    package: str = PACKAGE
+
+    @property
+    def python(self) -> str:
+        return str(self.path / ".venv" / "bin" / "python")
+
+    def run_python(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            [self.python, *args],
+            cwd=self.path,
+            env=env or project_environment(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{args} failed in {self.path}:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+
+def project_environment(**overrides: str) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.pop("VIRTUAL_ENV", None)  # the bench's own venv must not leak
+    environment.update(UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
+    environment.update(overrides)
+    return environment
+
+
+def render_and_install(destination: Path, flavour: str, ref: str = "HEAD") -> Project:
+    """Render the template and `uv sync` it.
+
+    The default ref, HEAD, renders this working tree with its uncommitted edits;
+    another git ref (a tag, a commit) renders that version, for before/after runs.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", copier.errors.DirtyLocalWarning)
+        copier.run_copy(
+            str(ROOT),
+            destination,
+            data={"project_name": "Bench Service", "flavour": flavour},
+            defaults=True,
+            vcs_ref=ref,
+            quiet=True,
+        )
+    uv = shutil.which("uv") or sys.exit("uv is not on PATH: install it with `pip install uv`")
+    subprocess.run(
+        [uv, "sync", "--no-dev", "--quiet"],
+        cwd=destination,
+        env=project_environment(),
+        check=True,
+    )
+    return Project(destination, flavour)
+
+
+def _admin_connection() -> Any:
+    connection = psycopg2.connect(server_url())
+    connection.autocommit = True
+    return connection
+
+
+def create_database() -> str:
+    name = f"bench_{uuid4().hex[:12]}"
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = server_url().rpartition("/")
+    return f"{base}/{name}"
+
+
+def drop_database(url: str) -> None:
+    name = url.rpartition("/")[2]
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def server_version() -> str:
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return str(cursor.fetchone()[0]).split()[0]
+
+
+def migrate_and_seed(project: Project, database_url: str, users: int = SEED_USERS) -> list[str]:
+    """Build the schema with the project's migrations; insert users directly in SQL.
+
+    Every seeded user shares one argon2 hash, computed once with the project's own
+    hasher: seeding through the API would spend minutes hashing.
+    """
+    environment = project_environment(DATABASE_URL=database_url)
+    project.run_python("-m", "alembic", "upgrade", "head", env=environment)
+    hashed = project.run_python(
+        "-c",
+        "from pwdlib import PasswordHash; "
+        f"print(PasswordHash.recommended().hash({SEED_PASSWORD!r}))",
+    ).strip()
+    with closing(psycopg2.connect(database_url)) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO users (id, email, full_name, hashed_password) "
+            "SELECT gen_random_uuid(), 'seed' || n || '@bench.example.com', "
+            "'Seed User ' || n, %s FROM generate_series(1, %s) AS n",
+            (hashed, users),
+        )
+        cursor.execute("SELECT id FROM users ORDER BY email")
+        ids = [str(row[0]) for row in cursor.fetchall()]
+        connection.commit()
+    with closing(psycopg2.connect(database_url)) as connection:
+        connection.autocommit = True  # VACUUM cannot run in a transaction
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE users")
+    return ids
+
+
+@dataclass(frozen=True)
+class App:
+    """One server under test: a module in apps/ run by a project's interpreter."""
+
+    name: str
+    module: str
+    project: Project
+    baseline: str | None = None  # the raw app this one is compared with
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator[str]:
+    """Run the app with one uvicorn worker on uvloop and httptools; yield its URL."""
+    port = free_port()
+    environment = project_environment(
+        DATABASE_URL=database_url, BENCH_PACKAGE=app.project.package, **settings
+    )
+    command = [
+        app.project.python,
+        "-m",
+        "uvicorn",
+        f"{app.module}:app",
+        f"--app-dir={APPS}",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--workers=1",
+        "--loop=uvloop",
+        "--http=httptools",
+        "--no-access-log",
+        "--log-level=warning",
+    ]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=app.project.path, env=environment, stdout=output, stderr=output
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_live(base_url, process, log)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health/live", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not come up in 60 s:\n{log.read_text()}")
+
+
+def send(base_url: str, method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+    """One request; returns the status and body (errors included)."""
+    request = urllib.request.Request(
+        base_url + path,
+        method=method,
+        data=body.encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
