@@ -50,18 +50,18 @@ def fresh_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], P
 def planted(project: Project, *plants: Plant) -> Iterator[None]:
     """The project with the violations in place; every file is restored afterwards."""
     originals: dict[Path, str | None] = {}
-    for plant in plants:
-        path = project.path / plant.path
-        source = path.read_text() if path.exists() else None
-        originals.setdefault(path, source)
-        if plant.anchor:
-            assert source is not None, f"{plant.path} does not exist"
-            assert plant.anchor in source, f"{plant.path} lacks the anchor {plant.anchor!r}"
-            path.write_text(source.replace(plant.anchor, plant.replacement, 1))
-        else:
-            assert source is None, f"{plant.path} already exists"
-            path.write_text(plant.replacement)
     try:
+        for plant in plants:
+            path = project.path / plant.path
+            source = path.read_text() if path.exists() else None
+            originals.setdefault(path, source)
+            if plant.anchor:
+                assert source is not None, f"{plant.path} does not exist"
+                assert plant.anchor in source, f"{plant.path} lacks the anchor {plant.anchor!r}"
+                path.write_text(source.replace(plant.anchor, plant.replacement, 1))
+            else:
+                assert source is None, f"{plant.path} already exists"
+                path.write_text(plant.replacement)
         yield
     finally:
         for path, source in originals.items():
@@ -150,10 +150,10 @@ SYNC_SESSION_IN_ASYNC_REPOSITORY = (
     ),
     Plant(
         f"{SOURCE}/repositories/users.py",
-        "    async def count(self) -> int:\n",
+        "    async def get(self, user_id: UUID) -> User | None:\n",
         "    async def count_in(self, legacy: Session) -> int:\n"
         "        return legacy.query(User).count()\n\n"
-        "    async def count(self) -> int:\n",
+        "    async def get(self, user_id: UUID) -> User | None:\n",
     ),
 )
 PSYCOPG2_IN_ASYNC_REPOSITORY = (
@@ -310,12 +310,12 @@ def test_ruff_check_fails_on_blocking_or_foreign_apis(
             "sync",
             Plant(
                 f"{SOURCE}/repositories/users.py",
-                "    def count(self)",
-                "    async def count(self)",
+                "    def get(self, user_id: UUID)",
+                "    async def get(self, user_id: UUID)",
             ),
             [
                 f"{SOURCE}/repositories/users.py:",
-                "count() is `async def`, but the sync flavour has no `async def` here.",
+                "get() is `async def`, but the sync flavour has no `async def` here.",
             ],
             id="async def in a sync repository",
         ),
