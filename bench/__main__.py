@@ -65,17 +65,25 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# The floor apps serve only the reads: FastAPI on a raw driver, nothing else.
+READS = frozenset({"read-64", "read-200", "list-64", "list-200"})
+
+
 def build_apps(projects: Mapping[str, Project]) -> list[App]:
     apps = []
     if "async" in projects:
+        project = projects["async"]
         apps += [
-            App("raw asyncpg", "raw_asyncpg", projects["async"]),
-            App("async service", "service_async", projects["async"], baseline="raw asyncpg"),
+            App("raw asyncpg", "raw_asyncpg", project),
+            App("FastAPI+asyncpg", "fastapi_asyncpg", project, "raw asyncpg", only=READS),
+            App("async service", "service_async", project, baseline="raw asyncpg"),
         ]
     if "sync" in projects:
+        project = projects["sync"]
         apps += [
-            App("raw psycopg2", "raw_psycopg2", projects["sync"]),
-            App("sync service", "service_sync", projects["sync"], baseline="raw psycopg2"),
+            App("raw psycopg2", "raw_psycopg2", project),
+            App("FastAPI+psycopg2", "fastapi_psycopg2", project, "raw psycopg2", only=READS),
+            App("sync service", "service_sync", project, baseline="raw psycopg2"),
         ]
     return apps
 
@@ -106,15 +114,19 @@ def versions(projects: Mapping[str, Project]) -> dict[str, str]:
 
 
 def check_every_scenario(
-    urls: Mapping[str, str], scenarios: Sequence[Scenario], ids: Sequence[str]
+    apps: Sequence[App],
+    urls: Mapping[str, str],
+    scenarios: Sequence[Scenario],
+    ids: Sequence[str],
 ) -> None:
     """Each app answers each scenario's request with a 2xx before any load."""
-    for name, url in urls.items():
-        for scenario in scenarios:
+    for app in apps:
+        for scenario in (s for s in scenarios if app.serves(s.key)):
             request = scenario.sample(ids, uuid.uuid4().hex[:8])
-            status, body = send(url, request.method, request.path, request.body)
+            status, body = send(urls[app.name], request.method, request.path, request.body)
             if not 200 <= status < 300:
-                raise SystemExit(f"{name} answered {scenario.key} with {status}: {body[:300]!r}")
+                answer = f"{status}: {body[:300]!r}"
+                raise SystemExit(f"{app.name} answered {scenario.key} with {answer}")
 
 
 def progress(message: str) -> None:
@@ -144,18 +156,19 @@ def measure(
 
     for scenario in scenarios:
         for app in apps:
-            load(app, scenario, arguments.warmup)
+            if app.serves(scenario.key):
+                load(app, scenario, arguments.warmup)
     results: dict[tuple[str, str], list[RunResult]] = {}
     for repetition in range(arguments.repetitions):
         # Rotate the order so no app always runs first (or right after another).
         order = [*apps[repetition % len(apps) :], *apps[: repetition % len(apps)]]
         for scenario in scenarios:
-            for app in order:
+            for app in (app for app in order if app.serves(scenario.key)):
                 result = load(app, scenario, arguments.duration)
                 results.setdefault((scenario.key, app.name), []).append(result)
                 progress(
                     f"[{repetition + 1}/{arguments.repetitions}] {scenario.key:9} "
-                    f"{app.name:14} {result.requests_per_second:8,.0f} req/s "
+                    f"{app.name:16} {result.requests_per_second:8,.0f} req/s "
                     f"p99 {result.p99_ms:7.1f} ms  errors {result.errors} "
                     f"timeouts {result.timeouts}"
                 )
@@ -169,7 +182,7 @@ def table_rows(
 ) -> list[Row]:
     rows = []
     for scenario in scenarios:
-        for app in apps:
+        for app in (app for app in apps if app.serves(scenario.key)):
             runs = results[scenario.key, app.name]
             baseline_runs = results[scenario.key, app.baseline] if app.baseline else []
             rows.append(Row(scenario, app.name, app.baseline, runs, baseline_runs))
@@ -217,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     )
                     for app in apps
                 }
-                check_every_scenario(urls, scenarios, ids)
+                check_every_scenario(apps, urls, scenarios, ids)
                 progress("all apps answer every scenario; measuring")
                 results = measure(apps, urls, scenarios, scripts, arguments, wrk)
             facts = {

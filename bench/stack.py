@@ -156,6 +156,10 @@ class App:
     module: str
     project: Project
     baseline: str | None = None  # the raw app this one is compared with
+    only: frozenset[str] | None = None  # the scenario keys it serves (None: all)
+
+    def serves(self, scenario_key: str) -> bool:
+        return self.only is None or scenario_key in self.only
 
 
 def free_port() -> int:

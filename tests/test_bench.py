@@ -5,6 +5,7 @@ import uuid
 from pathlib import Path
 
 from bench import stack
+from bench.__main__ import build_apps
 from bench.load import RunResult, parse_result
 from bench.report import Row, format_table
 from bench.scenarios import SCENARIOS
@@ -66,17 +67,15 @@ def test_bench_apps_answer_every_scenario(
 ) -> None:
     bench_project = stack.Project(project.path, project.flavour, project.package)
     ids = stack.migrate_and_seed(bench_project, empty_database, users=30)
-    raw = "raw_asyncpg" if project.flavour == "async" else "raw_psycopg2"
     small_pools = {"DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "0"}
 
-    for module in (raw, f"service_{project.flavour}"):
-        app = stack.App(module, module, bench_project)
-        log = tmp_path / f"{module}.log"
+    for app in build_apps({project.flavour: bench_project}):
+        log = tmp_path / f"{app.module}.log"
         with stack.serving(app, empty_database, log, **small_pools) as url:
-            for scenario in SCENARIOS:
+            for scenario in (s for s in SCENARIOS if app.serves(s.key)):
                 request = scenario.sample(ids, uuid.uuid4().hex[:8])
                 status, body = stack.send(url, request.method, request.path, request.body)
-                assert 200 <= status < 300, (module, scenario.key, status, body)
-            if module.startswith("service"):
+                assert 200 <= status < 300, (app.name, scenario.key, status, body)
+            if app.module.startswith("service"):
                 _, openapi = stack.send(url, "GET", "/openapi.json")
                 assert not any(path.startswith("/bench") for path in json.loads(openapi)["paths"])
