@@ -14,6 +14,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import copier
@@ -100,12 +101,11 @@ def create_database() -> str:
     name = f"bench_{uuid4().hex[:12]}"
     with closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = server_url().rpartition("/")
-    return f"{base}/{name}"
+    return urlsplit(server_url())._replace(path=f"/{name}").geturl()
 
 
 def drop_database(url: str) -> None:
-    name = url.rpartition("/")[2]
+    name = urlsplit(url).path.removeprefix("/")
     with closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

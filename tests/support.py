@@ -1,5 +1,6 @@
 """Helpers shared by the template's tests: rendering, running tools, databases."""
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -8,8 +9,11 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import uuid4
 
 import copier
@@ -20,13 +24,40 @@ from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAVOURS = ("sync", "async")
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PACKAGE = "acme_service"
+# The module that gives generated projects their embedded PostgreSQL; plain Python.
+EMBEDDED_DATABASE = ROOT / "template" / "src" / "{{package_name}}" / "core" / "embedded_database.py"
 
 
+@cache
 def server_url() -> str:
-    """The PostgreSQL server the tests use; generated projects get the same one."""
-    return os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    """The PostgreSQL server the tests use; generated projects get the same one.
+
+    DATABASE_URL when it is set. Otherwise one throwaway embedded server for the
+    whole session, started on first use by the very module generated projects use;
+    its keeper stops and deletes it once this test run has exited.
+    """
+    return os.environ.get("DATABASE_URL") or embedded_database().throwaway_server_url(
+        ROOT / ".postgres"
+    )
+
+
+def embedded_database() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("embedded_database", EMBEDDED_DATABASE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_database(url: str, name: str) -> str:
+    """The URL of another database on the same server (keeps a socket's ?host=)."""
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.removeprefix("/")
 
 
 def uv() -> str:
@@ -107,12 +138,11 @@ def create_database(prefix: str) -> str:
     name = f"{prefix}_{uuid4().hex[:12]}"
     with closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = server_url().rpartition("/")
-    return f"{base}/{name}"
+    return with_database(server_url(), name)
 
 
 def drop_database(url: str) -> None:
-    name = url.rpartition("/")[2]
+    name = database_name(url)
     with closing(_admin_connection()) as connection, connection.cursor() as cursor:
         cursor.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
