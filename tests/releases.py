@@ -19,8 +19,18 @@ from tests.support import ROOT, Project, project_environment, run
 
 ANSWERS_FILE = ".copier-answers.yml"
 # Not part of a project's or a template's content: git data, environments, caches.
+# Git-ignored: environments, caches, and .postgres/, where this run's server lives.
 NOT_CONTENT = frozenset(
-    {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    {
+        ".git",
+        ".venv",
+        "__pycache__",
+        ".cache",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".postgres",
+    }
 )
 CONFLICT_MARKERS = tuple(f"{character * 7} ".encode() for character in "<|>")
 GIT_IDENTITY = {

@@ -6,7 +6,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -49,6 +49,46 @@ def embedded_database() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def without_database_url() -> dict[str, str]:
+    """A project environment as on a newcomer's machine: no DATABASE_URL."""
+    environment = project_environment()
+    del environment["DATABASE_URL"]
+    return environment
+
+
+def postmaster_pid(data: Path) -> int | None:
+    """The process id of the PostgreSQL server running on `data`, if any."""
+    try:
+        return int((data / "postmaster.pid").read_text().split()[0])
+    except FileNotFoundError:
+        return None
+
+
+def process_exists(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def throwaway_servers(project: "Project") -> list[Path]:
+    """The project's throwaway embedded servers (its test runs' servers)."""
+    return sorted((project.path / ".postgres").glob("throwaway-*"))
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 15) -> bool:
+    """Whether `condition` holds within `seconds`, checked every 0.1 s."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def with_database(url: str, name: str) -> str:

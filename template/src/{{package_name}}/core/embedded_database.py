@@ -69,12 +69,14 @@ def serve(server_dir: Path, *, throwaway: bool) -> str:
             f"Embedded PostgreSQL cannot create {server_dir}: {error.strerror}"
         ) from None
     with _locked(server_dir):
-        url = _start_or_join(server_dir / "pgdata")
         state = _State.load(server_dir) or _State([], 0, throwaway=throwaway)
         state.users = sorted({*_alive(state.users), _lifetime_owner()})
         if not _alive([state.keeper]):
+            # Before the server starts: should this process die while starting it,
+            # the keeper still stops it.
             state.keeper = _launch_keeper(server_dir)
         state.save(server_dir)
+        url = _start_or_join(server_dir / "pgdata")
     _keep_abandoned_servers(server_dir.parent)
     return url
 
@@ -154,7 +156,7 @@ def _start_or_join(data_dir: Path) -> str:
         try:
             server = get_server(data_dir, cleanup_mode=None)
         except (OSError, subprocess.SubprocessError) as error:
-            cause = causes[-1] if causes else str(error)
+            cause = causes[0] if causes else str(error)  # the first says why
             raise EmbeddedServerError(
                 f"Embedded PostgreSQL could not start in {data_dir}: {cause}"
             ) from None
