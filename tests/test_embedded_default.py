@@ -57,7 +57,7 @@ def fastapi_dev(project: Project, log: Path) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def test_fastapi_dev_serves_the_api_on_a_kept_embedded_server(
+def test_fastapi_dev_serves_the_api_on_the_embedded_default(
     project: Project, tmp_path: Path
 ) -> None:
     data = project.path / ".postgres" / "development" / "pgdata"
@@ -68,6 +68,23 @@ def test_fastapi_dev_serves_the_api_on_a_kept_embedded_server(
             "/api/v1/users", json={"email": "ada@example.com", "password": "long enough"}
         )
         assert created.status_code == 201, created.text
+        assert client.get(f"/api/v1/users/{created.json()['id']}").status_code == 200
+
+    assert eventually(lambda: postmaster_pid(data) is None)  # stopped with `fastapi dev`
+    assert (data / "PG_VERSION").is_file()
+    assert "Traceback" not in log.read_text()
+
+
+def test_fastapi_dev_starts_postgresql_once_and_keeps_its_data(
+    get_project: Callable[[str], Project], tmp_path: Path
+) -> None:
+    project = get_project("sync")  # the reloader and the keeper: alike in both flavours
+    data = project.path / ".postgres" / "development" / "pgdata"
+    log = tmp_path / "dev.log"
+    with fastapi_dev(project, log) as url, httpx2.Client(base_url=url) as client:
+        created = client.post(
+            "/api/v1/users", json={"email": "grace@example.com", "password": "long enough"}
+        )
         user = created.json()["id"]
         server = postmaster_pid(data)
 
@@ -90,11 +107,11 @@ def test_fastapi_dev_serves_the_api_on_a_kept_embedded_server(
             "tests/api/test_health.py",
             env=without_database_url(),
         )
+        assert postmaster_pid(data) == server
 
     assert eventually(lambda: postmaster_pid(data) is None)  # stopped with `fastapi dev`
     with fastapi_dev(project, tmp_path / "again.log") as url:
         assert httpx2.get(f"{url}/api/v1/users/{user}").status_code == 200  # data kept
-    assert "Traceback" not in log.read_text()
 
 
 def startups(log: Path) -> int:
@@ -169,3 +186,23 @@ def with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return parts._replace(netloc=f"{parts.username}:{password}@{host}").geturl()
+
+
+def test_migrations_started_at_once_take_turns(project: Project, empty_database: str) -> None:
+    environment = project_environment(DATABASE_URL=empty_database)
+    migrations = [
+        subprocess.Popen(
+            [uv(), "run", "alembic", "upgrade", "head"],
+            cwd=project.path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+
+    outputs = [migration.communicate(timeout=120)[0] for migration in migrations]
+
+    assert [migration.returncode for migration in migrations] == [0, 0, 0], outputs
+    assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1, outputs
