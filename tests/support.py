@@ -43,7 +43,12 @@ def server_url() -> str:
 
 
 def embedded_database() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("embedded_database", EMBEDDED_DATABASE)
+    return load_module(EMBEDDED_DATABASE)
+
+
+def load_module(path: Path) -> ModuleType:
+    """Import a plain Python file of the template (a hook, a module that is not Jinja)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -94,6 +99,15 @@ def eventually(condition: Callable[[], bool], seconds: float = 15) -> bool:
 def with_database(url: str, name: str) -> str:
     """The URL of another database on the same server (keeps a socket's ?host=)."""
     return urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+def with_password(url: str, password: str = "unused") -> str:
+    """The URL with a password, which production insists on; the test server trusts
+    its clients, so any will do."""
+    parts = urlsplit(url)
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0] or "postgres"
+    return parts._replace(netloc=f"{user}:{password}@{host}").geturl()
 
 
 def database_name(url: str) -> str:

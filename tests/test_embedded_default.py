@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 from uuid import uuid4
 
 import httpx2
@@ -31,6 +30,7 @@ from tests.support import (
     uv,
     wait_until_live,
     with_database,
+    with_password,
     without_database_url,
 )
 
@@ -163,7 +163,7 @@ def test_alembic_creates_a_missing_database_and_says_so(project: Project) -> Non
 
 def test_alembic_in_production_never_creates_a_database(project: Project) -> None:
     name = f"missing_{uuid4().hex[:12]}"
-    url = with_password(with_database(server_url(), name), "unused")  # trust auth
+    url = with_password(with_database(server_url(), name))
     environment = project_environment(DATABASE_URL=url, ENVIRONMENT="production")
 
     result = subprocess.run(
@@ -180,12 +180,6 @@ def test_alembic_in_production_never_creates_a_database(project: Project) -> Non
     assert line.startswith(f'Database "{name}" does not exist on ')
     assert line.endswith(f'create it (CREATE DATABASE "{name}"), or correct DATABASE_URL')
     assert "Traceback" not in result.stderr
-
-
-def with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:{password}@{host}").geturl()
 
 
 def test_migrations_started_at_once_take_turns(project: Project, empty_database: str) -> None:

@@ -14,7 +14,6 @@ import time
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import psycopg2
@@ -37,7 +36,9 @@ from tests.support import (
     free_port,
     project_environment,
     run,
+    server_url,
     wait_until_live,
+    with_password,
 )
 
 SHIPPING_FILES = ("Dockerfile", ".dockerignore", "compose.yaml", ".github/workflows/ci.yml")
@@ -48,8 +49,6 @@ PINNED = re.compile(
     r"\s*(?:-\s+)?uses:\s+(?P<action>[\w.-]+/[\w.-]+(?:/[\w.-]+)*)"
     r"@(?P<sha>[0-9a-f]{40})\s+#\s+(?P<version>v\d+\.\d+\.\d+)\s*"
 )
-# PostgreSQL here trusts local connections; production settings insist on a password.
-UNUSED_PASSWORD = "unused"
 
 
 # --- Static checks, per flavour ------------------------------------------------------
@@ -326,7 +325,7 @@ def test_image_command_serves_health_live_and_its_healthcheck_agrees(
     healthcheck = [*healthcheck[:-1], healthcheck[-1].replace(f":{image_port}/", f":{port}/")]
     environment = container_environment(
         image,
-        DATABASE_URL=f"postgresql://postgres:{UNUSED_PASSWORD}@127.0.0.1:5432/postgres",
+        DATABASE_URL=with_password(server_url()),
     )
     log = tmp_path / "server.log"
 
@@ -460,14 +459,6 @@ def container_environment(image: Image, **overrides: str) -> dict[str, str]:
         **image.environment,
         **overrides,
     }
-
-
-def with_password(url: str) -> str:
-    """The URL with a password: production refuses one without (the server trusts us)."""
-    parts = urlsplit(url)
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0] or "postgres"
-    return urlunsplit(parts._replace(netloc=f"{user}:{UNUSED_PASSWORD}@{hostport}"))
 
 
 def wait_for_log(log: Path, text: str, count: int, server: "subprocess.Popen[bytes]") -> None:

@@ -6,14 +6,12 @@ new module), 2.0.0 renames a service module the owner is likely to have edited, 
 `_migrations` entry that carries the owner's edits to the new name.
 """
 
-import importlib.util
 import re
 import shlex
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from types import ModuleType
 
 import copier
 import pytest
@@ -28,7 +26,7 @@ from tests.releases import (
     release_tags,
     replace_in,
 )
-from tests.support import FLAVOURS, PACKAGE, ROOT, Project, project_environment
+from tests.support import FLAVOURS, PACKAGE, ROOT, Project, load_module, project_environment
 
 PACKAGE_TEMPLATE = Path("template", "src", "{{package_name}}")
 FIRST, FEATURE, RENAME = "1.0.0", "1.1.0", "2.0.0"
@@ -254,7 +252,7 @@ def run_carry_hook(project: Project, *paths: str) -> None:
 def test_rename_hook_marks_colliding_edits_as_conflicts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hook = load_carry_hook()
+    hook = load_module(CARRY_HOOK)
     previous_release = tmp_path / "previous"
     previous_release.mkdir()
     (previous_release / "old.py").write_text("A = 1\nB = 2\nC = 3\n")
@@ -282,15 +280,6 @@ def test_rename_hook_marks_colliding_edits_as_conflicts(
     assert again == "new.py: already carried, conflicts await resolution"
     assert (project / "new.py").read_text() == merged
     assert not (project / "old.py").exists()
-
-
-def load_carry_hook() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("carry_renamed_file", CARRY_HOOK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_untouched_renamed_file_is_the_new_release(
