@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Environments and tool caches are not the project's own files.
+# Environments, tool caches and the embedded PostgreSQL servers' data (.postgres)
+# are not the project's own files.
 NOT_SCANNED = frozenset(
     {
         ".git",
@@ -21,6 +22,7 @@ NOT_SCANNED = frozenset(
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
+        ".postgres",
         "node_modules",
     }
 )
