@@ -17,10 +17,11 @@ from pathlib import Path
 
 from bench.load import TIMEOUT_SECONDS, RunResult, ensure_wrk, run_wrk, wrk_version
 from bench.report import Row, format_facts, format_table, machine_facts
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import SCENARIOS, Callers, Scenario
 from bench.stack import (
     App,
     Project,
+    Server,
     create_database,
     drop_database,
     migrate_and_seed,
@@ -67,6 +68,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 # The floor apps serve only the reads: FastAPI on a raw driver, nothing else.
 READS = frozenset({"read-64", "read-200", "list-64", "list-200"})
+# Only the services log in: the raw apps have no login to compare with.
+NOT_LOGIN = frozenset(scenario.key for scenario in SCENARIOS if not scenario.needs_login)
 
 
 def build_apps(projects: Mapping[str, Project]) -> list[App]:
@@ -74,14 +77,14 @@ def build_apps(projects: Mapping[str, Project]) -> list[App]:
     if "async" in projects:
         project = projects["async"]
         apps += [
-            App("raw asyncpg", "raw_asyncpg", project),
+            App("raw asyncpg", "raw_asyncpg", project, only=NOT_LOGIN),
             App("FastAPI+asyncpg", "fastapi_asyncpg", project, "raw asyncpg", only=READS),
             App("async service", "service_async", project, baseline="raw asyncpg"),
         ]
     if "sync" in projects:
         project = projects["sync"]
         apps += [
-            App("raw psycopg2", "raw_psycopg2", project),
+            App("raw psycopg2", "raw_psycopg2", project, only=NOT_LOGIN),
             App("FastAPI+psycopg2", "fastapi_psycopg2", project, "raw psycopg2", only=READS),
             App("sync service", "service_sync", project, baseline="raw psycopg2"),
         ]
@@ -115,18 +118,28 @@ def versions(projects: Mapping[str, Project]) -> dict[str, str]:
 
 def check_every_scenario(
     apps: Sequence[App],
-    urls: Mapping[str, str],
+    servers: Mapping[str, Server],
     scenarios: Sequence[Scenario],
-    ids: Sequence[str],
+    callers: Callers,
 ) -> None:
-    """Each app answers each scenario's request with a 2xx before any load."""
+    """Each app answers each scenario's request with a 2xx before any load.
+
+    With authentication, each also refuses the reads without a token (401) and with
+    a token that gives no right to them (403): every app does the check it is timed on.
+    """
     for app in apps:
+        url = servers[app.name].url
         for scenario in (s for s in scenarios if app.serves(s.key)):
-            request = scenario.sample(ids, uuid.uuid4().hex[:8])
-            status, body = send(urls[app.name], request.method, request.path, request.body)
+            request = scenario.sample(callers, uuid.uuid4().hex[:8])
+            status, body = send(url, request.method, request.path, request.body, request.headers)
             if not 200 <= status < 300:
                 answer = f"{status}: {body[:300]!r}"
                 raise SystemExit(f"{app.name} answered {scenario.key} with {answer}")
+            for refused, expected in scenario.refused_samples(callers):
+                status, body = send(url, refused.method, refused.path, None, refused.headers)
+                if status != expected:
+                    answer = f"{status} (not {expected}): {body[:300]!r}"
+                    raise SystemExit(f"{app.name} answered a refused {scenario.key} with {answer}")
 
 
 def progress(message: str) -> None:
@@ -135,7 +148,7 @@ def progress(message: str) -> None:
 
 def measure(
     apps: Sequence[App],
-    urls: Mapping[str, str],
+    servers: Mapping[str, Server],
     scenarios: Sequence[Scenario],
     scripts: Mapping[str, Path],
     arguments: argparse.Namespace,
@@ -146,7 +159,7 @@ def measure(
     def load(app: App, scenario: Scenario, seconds: float) -> RunResult:
         return run_wrk(
             wrk,
-            urls[app.name],
+            servers[app.name],
             scenario,
             scripts[scenario.key],
             seconds,
@@ -170,9 +183,13 @@ def measure(
                     f"[{repetition + 1}/{arguments.repetitions}] {scenario.key:9} "
                     f"{app.name:16} {result.requests_per_second:8,.0f} req/s "
                     f"p99 {result.p99_ms:7.1f} ms  errors {result.errors} "
-                    f"timeouts {result.timeouts}"
+                    f"timeouts {result.timeouts}  CPU {_ms(result.cpu_ms_per_request)} ms/req"
                 )
     return results
+
+
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
 
 
 def table_rows(
@@ -184,7 +201,7 @@ def table_rows(
     for scenario in scenarios:
         for app in (app for app in apps if app.serves(scenario.key)):
             runs = results[scenario.key, app.name]
-            baseline_runs = results[scenario.key, app.baseline] if app.baseline else []
+            baseline_runs = results.get((scenario.key, app.baseline or ""), [])
             rows.append(Row(scenario, app.name, app.baseline, runs, baseline_runs))
     return rows
 
@@ -215,29 +232,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         database_url = create_database()
         try:
             any_project = next(iter(projects.values()))
-            ids = migrate_and_seed(any_project, database_url)
+            callers = migrate_and_seed(any_project, database_url)
+            if not callers.authenticated:  # a project from before authentication
+                scenarios = [s for s in scenarios if not s.needs_login]
             settings = pool_settings(any_project, database_url)
             settings |= dict(setting.split("=", 1) for setting in arguments.setting)
             scripts = {}
             for scenario in scenarios:
                 scripts[scenario.key] = workdir / f"{scenario.key}.lua"
-                scripts[scenario.key].write_text(scenario.lua(ids))
+                scripts[scenario.key].write_text(scenario.lua(callers))
             apps = build_apps(projects)
             results: dict[tuple[str, str], list[RunResult]] = {}
             # One flavour at a time: its three apps hold a full pool of connections each,
             # and both flavours at once would pass PostgreSQL's default 100.
             for project in projects.values():
                 group = [app for app in apps if app.project is project]
-                with ExitStack() as servers:
-                    urls = {
-                        app.name: servers.enter_context(
+                with ExitStack() as stack:
+                    servers = {
+                        app.name: stack.enter_context(
                             serving(app, database_url, workdir / f"{app.module}.log", **settings)
                         )
                         for app in group
                     }
-                    check_every_scenario(group, urls, scenarios, ids)
+                    check_every_scenario(group, servers, scenarios, callers)
                     progress(f"{project.flavour}: every app answers every scenario; measuring")
-                    results |= measure(group, urls, scenarios, scripts, arguments, wrk)
+                    results |= measure(group, servers, scenarios, scripts, arguments, wrk)
             facts = {
                 "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 **machine_facts(),
@@ -250,6 +269,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "repetition"
                 ),
                 "Template": "working tree" if arguments.ref == "HEAD" else arguments.ref,
+                "Reads": (
+                    "authenticated in every app: a bearer token (HS256) checked and the "
+                    "caller looked up per request; each user reads itself, a superuser lists"
+                    if callers.authenticated
+                    else "anonymous in every app (this template has no authentication)"
+                ),
+                "CPU ms/req": "the app process's CPU time per request (not PostgreSQL's)",
                 "Servers": "1 uvicorn worker each, uvloop + httptools, access log off",
                 "Pool per app": ", ".join(f"{k}={v}" for k, v in settings.items()),
             }

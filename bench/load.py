@@ -1,5 +1,6 @@
 """Running wrk: its installation, one load run, and the parsed summary."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.scenarios import Scenario
+from bench.stack import Server
 
 RESULT_MARKER = "BENCH_RESULT "
 # A request slower than this counts as a timeout (wrk's own default, stated here).
@@ -22,6 +24,15 @@ class RunResult:
     timeouts: int
     p50_ms: float
     p99_ms: float
+    # CPU time the app's process used during the run (None where it cannot be read)
+    cpu_seconds: float | None = None
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        """The app's CPU time per request answered (not the database's, nor wrk's)."""
+        if self.cpu_seconds is None or self.requests == 0:
+            return None
+        return self.cpu_seconds * 1000 / self.requests
 
     @property
     def requests_per_second(self) -> float:
@@ -57,7 +68,7 @@ def wrk_version(wrk: str) -> str:
 
 def run_wrk(
     wrk: str,
-    base_url: str,
+    server: Server,
     scenario: Scenario,
     script: Path,
     seconds: float,
@@ -71,13 +82,18 @@ def run_wrk(
         f"--duration={max(1, round(seconds))}s",
         f"--timeout={TIMEOUT_SECONDS}s",
         f"--script={script}",
-        base_url + scenario.path,
+        server.url + scenario.path,
         "--",
         tag,
         str(seed),
     ]
+    cpu_before = server.cpu_seconds()
     output = subprocess.run(command, capture_output=True, text=True, check=False)
-    return parse_result(output.stdout + output.stderr)
+    cpu_after = server.cpu_seconds()
+    result = parse_result(output.stdout + output.stderr)
+    if cpu_before is None or cpu_after is None:
+        return result
+    return dataclasses.replace(result, cpu_seconds=cpu_after - cpu_before)
 
 
 def parse_result(output: str) -> RunResult:

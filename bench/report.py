@@ -32,6 +32,12 @@ class Row:
         return statistics.median(run.p99_ms for run in self.runs)
 
     @property
+    def cpu_ms_per_request(self) -> float | None:
+        values = [run.cpu_ms_per_request for run in self.runs]
+        measured = [value for value in values if value is not None]
+        return statistics.median(measured) if measured else None
+
+    @property
     def errors(self) -> int:
         return sum(run.errors for run in self.runs)
 
@@ -57,7 +63,7 @@ class Row:
 
 HEADER = (
     "| Scenario | Conns | App | req/s | p50 ms | p99 ms | errors | timeouts "
-    "| req/s vs raw | p99 vs raw |"
+    "| req/s vs raw | p99 vs raw | CPU ms/req |"
 )
 
 
@@ -70,7 +76,7 @@ def format_table(rows: Sequence[Row]) -> str:
             f"| {row.scenario.title} | {row.scenario.connections} | {row.app} "
             f"| {row.requests_per_second:,.0f} | {row.p50_ms:.1f} | {row.p99_ms:.1f} "
             f"| {row.errors} | {row.timeouts} "
-            f"| {_ratio(ratio)} | {_ratio(p99_ratio)} |"
+            f"| {_ratio(ratio)} | {_ratio(p99_ratio)} | {_ratio(row.cpu_ms_per_request)} |"
         )
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """The stack under test: rendered projects, the bench database and the app servers."""
 
+import json
 import os
 import shutil
 import socket
@@ -9,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,20 @@ import copier
 import psycopg2
 from psycopg2 import sql
 
+from bench.scenarios import Callers
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PACKAGE = "bench_service"
 SEED_USERS = 1000
 SEED_PASSWORD = "bench password"
+SUPERUSER_EMAIL = "superuser@bench.example.com"
+# Every app gets this key and the bench mints the users' tokens with it. The services
+# run in development mode, where a default key would do; the bench says which.
+SECRET_KEY = "bench-only-secret-key-of-48-characters-0123456789"
+# Long enough for any run: a token that expired mid-run would turn reads into 401s.
+TOKEN_MINUTES = 24 * 60
 
 
 def server_url() -> str:
@@ -42,6 +51,11 @@ class Project:
     @property
     def python(self) -> str:
         return str(self.path / ".venv" / "bin" / "python")
+
+    @property
+    def authenticates(self) -> bool:
+        """Whether it has the authentication issue's login (a --ref may predate it)."""
+        return (self.path / "src" / self.package / "api" / "routes" / "auth.py").exists()
 
     def run_python(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
@@ -118,11 +132,14 @@ def server_version() -> str:
         return str(cursor.fetchone()[0]).split()[0]
 
 
-def migrate_and_seed(project: Project, database_url: str, users: int = SEED_USERS) -> list[str]:
+def migrate_and_seed(project: Project, database_url: str, users: int = SEED_USERS) -> Callers:
     """Build the schema with the project's migrations; insert users directly in SQL.
 
     Every seeded user shares one argon2 hash, computed once with the project's own
-    hasher: seeding through the API would spend minutes hashing.
+    hasher: seeding through the API would spend minutes hashing. With
+    authentication, one more user is a superuser (for the list), and every user gets
+    an access token minted by the project's own code: logging each in would spend
+    minutes on argon2 too.
     """
     environment = project_environment(DATABASE_URL=database_url)
     project.run_python("-m", "alembic", "upgrade", "head", env=environment)
@@ -132,20 +149,69 @@ def migrate_and_seed(project: Project, database_url: str, users: int = SEED_USER
         f"print(PasswordHash.recommended().hash({SEED_PASSWORD!r}))",
     ).strip()
     with closing(psycopg2.connect(database_url)) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO users (id, email, full_name, hashed_password) "
-            "SELECT gen_random_uuid(), 'seed' || n || '@bench.example.com', "
-            "'Seed User ' || n, %s FROM generate_series(1, %s) AS n",
-            (hashed, users),
-        )
-        cursor.execute("SELECT id FROM users ORDER BY email")
-        ids = [str(row[0]) for row in cursor.fetchall()]
+        if project.authenticates:
+            cursor.execute(
+                "INSERT INTO users (id, email, full_name, hashed_password, is_superuser, "
+                "password_version) "
+                "SELECT gen_random_uuid(), 'seed' || n || '@bench.example.com', "
+                "'Seed User ' || n, %s, false, 0 FROM generate_series(1, %s) AS n",
+                (hashed, users),
+            )
+            cursor.execute(
+                "INSERT INTO users (id, email, full_name, hashed_password, is_superuser, "
+                "password_version) VALUES (gen_random_uuid(), %s, 'Bench Superuser', %s, "
+                "true, 0) RETURNING id",
+                (SUPERUSER_EMAIL, hashed),
+            )
+            superuser_id = str(cursor.fetchone()[0])
+            cursor.execute(
+                "SELECT id, password_version FROM users WHERE NOT is_superuser ORDER BY email"
+            )
+        else:
+            cursor.execute(
+                "INSERT INTO users (id, email, full_name, hashed_password) "
+                "SELECT gen_random_uuid(), 'seed' || n || '@bench.example.com', "
+                "'Seed User ' || n, %s FROM generate_series(1, %s) AS n",
+                (hashed, users),
+            )
+            cursor.execute("SELECT id, 0 FROM users ORDER BY email")
+        seeded = [(str(row[0]), row[1]) for row in cursor.fetchall()]
         connection.commit()
     with closing(psycopg2.connect(database_url)) as connection:
         connection.autocommit = True  # VACUUM cannot run in a transaction
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE users")
-    return ids
+    ids = [user_id for user_id, _ in seeded]
+    if not project.authenticates:
+        return Callers(ids)
+    *tokens, superuser_token = mint_tokens(project, database_url, [*seeded, (superuser_id, 0)])
+    return Callers(ids, tokens, superuser_token)
+
+
+def mint_tokens(project: Project, database_url: str, users: Sequence[tuple[str, int]]) -> list[str]:
+    """An access token per (id, password version), by the project's create_access_token.
+
+    Tokens it issued itself, as its login would: signed with SECRET_KEY, claims and
+    all; only their lifetime is longer than a login's default, to outlast the run.
+    """
+    script = (
+        "import json, sys, uuid; "
+        f"from {project.package}.core.config import Settings; "
+        f"from {project.package}.core.security import TokenClaims, create_access_token; "
+        "settings = Settings(); "
+        "users = json.loads(sys.argv[1]); "
+        "print(json.dumps([create_access_token(TokenClaims(uuid.UUID(i), v), settings) "
+        "for i, v in users]))"
+    )
+    environment = project_environment(
+        DATABASE_URL=database_url,
+        SECRET_KEY=SECRET_KEY,
+        ACCESS_TOKEN_EXPIRE_MINUTES=str(TOKEN_MINUTES),
+    )
+    tokens: list[str] = json.loads(
+        project.run_python("-c", script, json.dumps(users), env=environment)
+    )
+    return tokens
 
 
 @dataclass(frozen=True)
@@ -169,12 +235,36 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running app: where it answers, and its process (one worker: the whole app)."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the process has used so far, all its threads (Linux; else None)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # utime and stime, fields 14 and 15 of proc(5), counted from the state (3).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator[str]:
-    """Run the app with one uvicorn worker on uvloop and httptools; yield its URL."""
+def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator[Server]:
+    """Run the app with one uvicorn worker on uvloop and httptools."""
     port = free_port()
     environment = project_environment(
-        DATABASE_URL=database_url, BENCH_PACKAGE=app.project.package, **settings
+        **{
+            "DATABASE_URL": database_url,
+            "BENCH_PACKAGE": app.project.package,
+            # Whether the raw and floor apps check tokens too: as the service does.
+            "BENCH_AUTH": "1" if app.project.authenticates else "0",
+            "SECRET_KEY": SECRET_KEY,
+            **settings,  # --setting wins (a SECRET_KEY of its own fails the check: 401)
+        }
     )
     command = [
         app.project.python,
@@ -197,7 +287,7 @@ def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator
         base_url = f"http://127.0.0.1:{port}"
         try:
             wait_until_live(base_url, process, log)
-            yield base_url
+            yield Server(base_url, process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -218,13 +308,19 @@ def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) 
     raise RuntimeError(f"server did not come up in 60 s:\n{log.read_text()}")
 
 
-def send(base_url: str, method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+def send(
+    base_url: str,
+    method: str,
+    path: str,
+    body: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
     """One request; returns the status and body (errors included)."""
     request = urllib.request.Request(
         base_url + path,
         method=method,
         data=body.encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

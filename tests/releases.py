@@ -5,13 +5,17 @@ optional changes, committed and tagged; Copier then copies and updates projects 
 exactly as it would from the published template.
 """
 
+import io
 import shutil
+import subprocess
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import copier
+import pytest
 import yaml
 from packaging.version import InvalidVersion, Version
 
@@ -66,6 +70,27 @@ class TemplateRepository:
         git("init", "--quiet", "--initial-branch=main", cwd=path)
         return cls(path)
 
+    @classmethod
+    def from_commit(cls, path: Path, commit: str) -> "TemplateRepository":
+        """A new repository holding this repository's files at an earlier commit."""
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        if archive.returncode != 0:
+            pytest.fail(
+                f"commit {commit} is not in this clone ({archive.stderr.decode().strip()}); "
+                "the update rehearsals need the full history: `git fetch --unshallow`",
+                pytrace=False,
+            )
+        path.mkdir(parents=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as files:
+            files.extractall(path, filter="data")
+        git("init", "--quiet", "--initial-branch=main", cwd=path)
+        return cls(path)
+
     def release(self, tag: str, *changes: Change) -> str:
         """Apply the changes, commit and tag them; returns the tag."""
         for change in changes:
@@ -106,6 +131,18 @@ class TemplateRepository:
             quiet=True,
         )
         return Project(path=project.path, flavour=answers.get("flavour", project.flavour))
+
+
+def become_working_tree(template: Path) -> None:
+    """A release change: the template becomes this working tree (committed or not)."""
+    for entry in template.iterdir():
+        if entry.name == ".git":
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    shutil.copytree(ROOT, template, ignore=ignore_not_content, dirs_exist_ok=True)
 
 
 def release_tags(repository: Path) -> list[str]:

@@ -258,3 +258,18 @@ def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) 
             pass
         time.sleep(0.2)
     pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}", pytrace=False)
+
+
+def create_superuser(project: Project, database_url: str, email: str, password: str) -> str:
+    """The project's own command, as its README says; returns what it printed."""
+    return project.run(
+        *("uv", "run", "python", "-m", project.package, "create-superuser", "--email", email),
+        env=project_environment(DATABASE_URL=database_url, SUPERUSER_PASSWORD=password),
+    ).stdout
+
+
+def log_in(client: httpx2.Client, email: str, password: str) -> dict[str, str]:
+    """Log in with OAuth2's password form; returns the Authorization header to send."""
+    response = client.post("/api/v1/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -107,13 +107,13 @@ def test_the_fresh_project_passes_the_gates_it_is_planted_into(
 BLOCKING_SLEEP_IN_ASYNC_SERVICE = (
     Plant(
         f"{SOURCE}/services/users.py",
-        "from uuid import UUID\n",
-        "import time\nfrom uuid import UUID\n",
+        "from enum import StrEnum\n",
+        "import time\nfrom enum import StrEnum\n",
     ),
     Plant(
         f"{SOURCE}/services/users.py",
-        "        # Hash before touching the database",
-        "        time.sleep(0.1)\n        # Hash before touching the database",
+        "    async def register(self, data: UserCreate) -> UserRead:\n",
+        "    async def register(self, data: UserCreate) -> UserRead:\n        time.sleep(0.1)\n",
     ),
 )
 BLOCKING_HTTP_IN_ASYNC_REPOSITORY = (
@@ -286,19 +286,15 @@ def test_ruff_check_fails_on_blocking_or_foreign_apis(
                 "    return email.strip().lower()\n\n\nclass UserService:\n",
             ),
             [
-                f"{SOURCE}/services/users.py:14: normalise_email() is a plain `def`, but in the "
-                "async flavour every public function here is `async def`. Fix: declare it "
-                "`async def`",
+                f"{SOURCE}/services/users.py:{{line}}: normalise_email() is a plain `def`, "
+                "but in the async flavour every public function here is `async def`. Fix: "
+                "declare it `async def`",
             ],
             id="public sync function in an async service",
         ),
         pytest.param(
             "sync",
-            Plant(
-                f"{SOURCE}/api/routes/users.py",
-                "def get_user(user_id: UUID",
-                "async def get_user(user_id: UUID",
-            ),
+            Plant(f"{SOURCE}/api/routes/users.py", "def get_user(", "async def get_user("),
             [
                 f"{SOURCE}/api/routes/users.py:",
                 "get_user() is `async def`, but the sync flavour has no `async def` here. "
@@ -329,6 +325,8 @@ def test_architecture_test_fails_on_a_function_of_the_other_flavour(
     with planted(project, plant):
         output = gate_fails(project, *ARCHITECTURE_TESTS)
 
+    line = line_of(project, plant)  # where the planted function starts
+    expected = [text.replace("{line}", str(line)) for text in expected]
     assert_names_all(output, "test_request_path_is_one_flavour", *expected)
 
 
@@ -424,11 +422,19 @@ HASHING_ON_THE_EVENT_LOOP = Plant(
     "    )\n",
     "    return _password_hash.hash(password)\n",
 )
+VERIFYING_ON_THE_EVENT_LOOP = Plant(
+    f"{SOURCE}/core/security.py",
+    "    return await anyio.to_thread.run_sync(\n"
+    "        _verify, password, hashed, limiter=_hashing_limiter\n"
+    "    )\n",
+    "    matches = _password_hash.verify(password, hashed or _UNKNOWN_ACCOUNT_HASH)\n"
+    "    return matches and hashed is not None\n",
+)
 FILE_WRITE_HIDDEN_IN_A_HELPER = (
     Plant(
         f"{SOURCE}/services/users.py",
-        "from uuid import UUID\n",
-        "import os\nfrom uuid import UUID\n",
+        "from enum import StrEnum\n",
+        "import os\nfrom enum import StrEnum\n",
     ),
     Plant(
         f"{SOURCE}/services/users.py",
@@ -460,10 +466,40 @@ def test_hashing_on_the_event_loop_fails_the_test_suite(
         "BlockingError: Blocking call to argon2.PasswordHasher.hash",
         "event loop blocked: how to fix",
         "`await anyio.to_thread.run_sync(function, *args, limiter=...)`",
-        f"{SOURCE}/core/security.py:16: in hash_password",
+        f"{SOURCE}/core/security.py:{line_of(project, HASHING_ON_THE_EVENT_LOOP)}: "
+        "in hash_password",
         f"{SOURCE}/services/users.py:",
         "FAILED tests/api/test_users.py::test_register_returns_the_user_without_any_password",
     )
+
+
+def test_password_verification_on_the_event_loop_fails_the_login_tests(
+    fresh_project: Callable[[str], Project],
+) -> None:
+    project = fresh_project("async")
+
+    with planted(project, VERIFYING_ON_THE_EVENT_LOOP):
+        project.run(*RUFF)
+        output = gate_fails(
+            project, "uv", "run", "pytest", "-p", "no:cacheprovider", "-x", "tests/api/test_auth.py"
+        )
+
+    assert_names_all(
+        output,
+        "BlockingError: Blocking call to argon2.PasswordHasher.verify",
+        "event loop blocked: how to fix",
+        f"{SOURCE}/core/security.py:{line_of(project, VERIFYING_ON_THE_EVENT_LOOP)}: "
+        "in verify_password",
+        f"{SOURCE}/services/auth.py:",
+        "in log_in",
+        "FAILED tests/api/test_auth.py::",
+    )
+
+
+def line_of(project: Project, plant: Plant) -> int:
+    """The line the planted code starts on (where its anchor is in the restored file)."""
+    source = (project.path / plant.path).read_text()
+    return source[: source.index(plant.anchor)].count("\n") + 1
 
 
 def test_blocking_io_hidden_in_a_helper_fails_the_test_that_reaches_it(

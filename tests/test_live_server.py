@@ -9,7 +9,17 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.support import SERVERS, Project, project_environment, serving
+from tests.support import (
+    SERVERS,
+    Project,
+    create_superuser,
+    log_in,
+    project_environment,
+    serving,
+)
+
+ADMIN = ("admin@example.com", "the admin's long password")
+USER_FIELDS = {"id", "email", "full_name", "is_active", "is_superuser", "created_at", "updated_at"}
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -24,44 +34,97 @@ def test_live_server_serves_the_contract(
         serving(project, server, empty_database, log) as running,
         httpx2.Client(base_url=running.url) as client,
     ):
+        # The first superuser, by the project's own command, beside the running server.
+        created = create_superuser(project, empty_database, *ADMIN)
+        assert created.strip() == f"Created the superuser {ADMIN[0]}"
         exercise_the_contract(client)
     assert "Traceback" not in log.read_text()
 
 
 def exercise_the_contract(client: httpx2.Client) -> None:
+    """The whole HTTP contract, as a user and as the superuser ADMIN, on one server."""
     assert client.get("/health/live").json() == {"status": "ok"}
     assert client.get("/health/ready").json() == {"status": "ok"}
 
+    # Sign-up is open, makes a plain active user, and refuses to make anything else.
+    escalation = client.post(
+        "/api/v1/users",
+        json={"email": "ada@example.com", "password": "long enough", "is_superuser": True},
+    )
+    assert escalation.status_code == 422
     created = client.post(
         "/api/v1/users", json={"email": "ada@example.com", "password": "long enough"}
     )
     assert created.status_code == 201, created.text
     user = created.json()
-    assert set(user) == {"id", "email", "full_name", "is_active", "created_at", "updated_at"}
+    assert set(user) == USER_FIELDS
+    assert (user["is_active"], user["is_superuser"]) == (True, False)
 
     duplicate = client.post(
         "/api/v1/users", json={"email": "ADA@example.com", "password": "long enough"}
     )
     assert duplicate.status_code == 409
     assert duplicate.json() == {"detail": "A user with this email already exists"}
-
     invalid = client.post("/api/v1/users", json={"email": "nope", "password": "x"})
     assert invalid.status_code == 422
 
-    page = client.get("/api/v1/users", params={"limit": 10}).json()
-    assert (page["total"], page["limit"], page["offset"]) == (1, 10, 0)
-    assert page["items"] == [user]
+    # Without a token, or with a wrong password: 401, asking for a bearer token.
+    for anonymous in (
+        client.get("/api/v1/users/me"),
+        client.get(f"/api/v1/users/{user['id']}"),
+        client.get("/api/v1/users/me", headers={"Authorization": "Bearer not-a-token"}),
+        client.post(
+            "/api/v1/auth/token", data={"username": "ada@example.com", "password": "wrong one"}
+        ),
+    ):
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        assert "detail" in anonymous.json()
 
-    assert client.get(f"/api/v1/users/{user['id']}").json() == user
-    patched = client.patch(f"/api/v1/users/{user['id']}", json={"full_name": "Ada"})
+    token = client.post(
+        "/api/v1/auth/token", data={"username": "Ada@Example.com", "password": "long enough"}
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["token_type"] == "bearer"
+    assert token.json()["expires_in"] == 30 * 60
+    ada = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    admin = log_in(client, *ADMIN)
+
+    assert client.get("/api/v1/users/me", headers=ada).json() == user
+    me = client.get("/api/v1/users/me", headers=admin).json()
+    assert (me["email"], me["is_superuser"]) == (ADMIN[0], True)
+    forbidden = client.get("/api/v1/users", headers=ada)
+    assert forbidden.status_code == 403
+    assert "detail" in forbidden.json()
+    assert client.get(f"/api/v1/users/{me['id']}", headers=ada).status_code == 403
+
+    page = client.get("/api/v1/users", params={"limit": 10}, headers=admin).json()
+    assert (page["total"], page["limit"], page["offset"]) == (2, 10, 0)
+    assert page["items"] == [user, me]  # newest first
+
+    assert client.get(f"/api/v1/users/{user['id']}", headers=ada).json() == user
+    assert client.get(f"/api/v1/users/{user['id']}", headers=admin).json() == user
+    patched = client.patch(f"/api/v1/users/{user['id']}", json={"full_name": "Ada"}, headers=ada)
     assert patched.status_code == 200
     assert patched.json()["full_name"] == "Ada"
+    by_admin = client.patch(
+        f"/api/v1/users/{user['id']}", json={"full_name": "Ada L."}, headers=admin
+    )
+    assert by_admin.status_code == 200
+    assert by_admin.json()["full_name"] == "Ada L."
+    # Only a superuser changes is_active.
+    deactivating = client.patch(
+        f"/api/v1/users/{user['id']}", json={"is_active": False}, headers=ada
+    )
+    assert deactivating.status_code == 403
 
-    assert client.delete(f"/api/v1/users/{user['id']}").status_code == 204
-    missing = client.get(f"/api/v1/users/{user['id']}")
+    assert client.delete(f"/api/v1/users/{user['id']}", headers=ada).status_code == 204
+    assert client.get("/api/v1/users/me", headers=ada).status_code == 401  # died with her
+    missing = client.get(f"/api/v1/users/{user['id']}", headers=admin)
     assert missing.status_code == 404
     assert "detail" in missing.json()
-    assert client.get("/api/v1/users", params={"limit": 0}).status_code == 422
+    limit = client.get("/api/v1/users", params={"limit": 0}, headers=admin)
+    assert limit.status_code == 422
     assert client.get("/nowhere").json() == {"detail": "Not Found"}
 
 

@@ -41,6 +41,8 @@ from tests.support import (
     with_password,
 )
 
+# What a deployment sets: production refuses a key shorter than 32 characters.
+SECRET_KEY = "a-random-secret-key-for-the-image-tests"
 SHIPPING_FILES = ("Dockerfile", ".dockerignore", "compose.yaml", ".github/workflows/ci.yml")
 WORKFLOW = ".github/workflows/ci.yml"
 TEMPLATE_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -129,15 +131,20 @@ def test_compose_migrates_before_serving_and_keeps_secrets_out(project: Project)
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
     [volume] = db["volumes"]
     assert volume.split(":")[0] in yaml.safe_load(text)["volumes"]
-    # The password only ever comes from the environment, and compose refuses to start
-    # without it; the service's DATABASE_URL is built from the same variable.
-    required = "${POSTGRES_PASSWORD:?"
-    assert db["environment"]["POSTGRES_PASSWORD"].startswith(required)
-    assert required in app["environment"]["DATABASE_URL"]
-    assert "@db:5432/" in migrate["environment"]["DATABASE_URL"]
+    # Secrets only ever come from the environment, and compose refuses to start without
+    # them; the service's DATABASE_URL is built from the database's password. The
+    # migration step validates the same production settings, so it gets both too.
+    password, secret_key = "${POSTGRES_PASSWORD:?", "${SECRET_KEY:?"
+    assert db["environment"]["POSTGRES_PASSWORD"].startswith(password)
+    for service in (app, migrate):
+        assert password in service["environment"]["DATABASE_URL"]
+        assert "@db:5432/" in service["environment"]["DATABASE_URL"]
+        assert service["environment"]["SECRET_KEY"].startswith(secret_key)
     for line in text.splitlines():
-        if re.search(r"PASSWORD\s*:", line):
-            assert required in line, f"a password is written in compose.yaml: {line}"
+        if re.search(r"(PASSWORD|SECRET|KEY)\w*\s*:", line) and not line.lstrip().startswith("#"):
+            assert re.search(r"\$\{\w+:\?[^}]+\}", line), (
+                f"a secret is written in compose.yaml: {line}"
+            )
 
 
 def test_build_context_is_small_and_secret_free(project: Project, tmp_path: Path) -> None:
@@ -308,6 +315,7 @@ def test_image_holds_the_service_and_no_dev_dependencies(project: Project, image
     assert sorted(os.listdir(image.workdir)) == [".venv", "alembic.ini", "migrations"]
     assert image.user.split(":")[0] not in {"root", "0"}
     assert image.environment["ENVIRONMENT"] == "production"
+    assert not {"SECRET_KEY", "DATABASE_URL"} & image.environment.keys(), "a secret baked in"
 
 
 def test_image_command_serves_health_live_and_its_healthcheck_agrees(
@@ -323,9 +331,11 @@ def test_image_command_serves_health_live_and_its_healthcheck_agrees(
     port = str(free_port())
     command = [port if arg == image_port else arg for arg in command]
     healthcheck = [*healthcheck[:-1], healthcheck[-1].replace(f":{image_port}/", f":{port}/")]
+    # What production settings require; the image bakes in neither.
     environment = container_environment(
         image,
         DATABASE_URL=with_password(server_url()),
+        SECRET_KEY=SECRET_KEY,
     )
     log = tmp_path / "server.log"
 
@@ -367,7 +377,9 @@ def test_image_migrates_a_database_as_compose_does(
     run(
         *command,
         cwd=image.workdir,
-        env=container_environment(image, DATABASE_URL=with_password(empty_database)),
+        env=container_environment(
+            image, DATABASE_URL=with_password(empty_database), SECRET_KEY=SECRET_KEY
+        ),
     )
 
     connection = psycopg2.connect(empty_database)

@@ -3,7 +3,9 @@
 Releases are built from this working tree in throwaway repositories with real tags:
 1.0.0 is the tree as it is, 1.1.0 adds a template change (a setting, a README section, a
 new module), 2.0.0 renames a service module the owner is likely to have edited, with the
-`_migrations` entry that carries the owner's edits to the new name.
+`_migrations` entry that carries the owner's edits to the new name. A project generated
+from the last commit before authentication is updated to this working tree, with a
+database full of users.
 """
 
 import re
@@ -12,21 +14,35 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import copier
+import httpx2
+import psycopg2
 import pytest
 import yaml
 from copier.errors import UnsafeTemplateError
 
 from tests.releases import (
     TemplateRepository,
+    become_working_tree,
     content,
     git,
     leftovers,
     release_tags,
     replace_in,
 )
-from tests.support import FLAVOURS, PACKAGE, ROOT, Project, load_module, project_environment
+from tests.support import (
+    FLAVOURS,
+    PACKAGE,
+    ROOT,
+    Project,
+    create_superuser,
+    load_module,
+    log_in,
+    project_environment,
+    serving,
+)
 
 PACKAGE_TEMPLATE = Path("template", "src", "{{package_name}}")
 FIRST, FEATURE, RENAME = "1.0.0", "1.1.0", "2.0.0"
@@ -62,11 +78,17 @@ def add_release_module(template: Path) -> None:
 def rename_user_service(template: Path) -> None:
     services = template / PACKAGE_TEMPLATE / "services"
     (services / "users.py.jinja").rename(services / "accounts.py.jinja")
-    replace_in(
-        template / PACKAGE_TEMPLATE / "api" / "dependencies.py.jinja",
-        ".services.users import",
-        ".services.accounts import",
-    )
+    importers = []
+    for path in (template / "template").rglob("*.py*"):
+        text = path.read_text()
+        renamed = text.replace(".services.users import", ".services.accounts import")
+        renamed = renamed.replace(
+            ".services import users\n", ".services import accounts as users\n"
+        )
+        if renamed != text:
+            path.write_text(renamed)
+            importers.append(path)
+    assert template / PACKAGE_TEMPLATE / "api" / "dependencies.py.jinja" in importers
     # The documented form of a rename: one migration per release, `old new` pairs.
     replace_in(
         template / "copier.yml",
@@ -425,3 +447,93 @@ def test_update_from_previous_release_tag_to_head(
         tmp_path / "fresh", "HEAD", commit=False, flavour=flavour
     )
     assert content(project.path) == content(fresh_head.path)
+
+
+# --- From the template before authentication (issue 11) to this working tree ---------
+
+# The last commit of `main` before authentication, pinned: after the merge, `main` moves
+# on, and this rehearsal must still start from a project that has no login at all.
+PRE_AUTH = "abcc339cfb07fe92c3cf1c3a67a0128345c5b1b4"
+PRE_AUTH_RELEASE, AUTH_RELEASE = "1.0.0", "1.1.0"
+EXISTING_USERS = {"ada@example.com": "ada's long password", "bob@example.com": "bob's password"}
+
+
+@pytest.fixture(scope="session")
+def pre_auth_releases(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepository:
+    """1.0.0: the template at PRE_AUTH; 1.1.0: this working tree."""
+    repository = TemplateRepository.from_commit(
+        tmp_path_factory.mktemp("pre-auth") / "template", PRE_AUTH
+    )
+    repository.release(PRE_AUTH_RELEASE)
+    repository.release(AUTH_RELEASE, become_working_tree)
+    return repository
+
+
+def test_project_from_before_authentication_updates_with_its_users(
+    pre_auth_releases: TemplateRepository, tmp_path: Path, flavour: str, empty_database: str
+) -> None:
+    environment = project_environment(DATABASE_URL=empty_database)
+    project = pre_auth_releases.copy(tmp_path / "acme-service", PRE_AUTH_RELEASE, flavour=flavour)
+    project.run("uv", "sync", "--quiet")  # creates uv.lock, which the owner commits
+    edit_as_owner(project)
+    # In production before the update: the schema migrated, users signed up.
+    project.run("uv", "run", "alembic", "upgrade", "head", env=environment)
+    with serving(project, "uvicorn", empty_database, tmp_path / "before.log") as running:
+        for email, password in EXISTING_USERS.items():
+            response = httpx2.post(
+                f"{running.url}/api/v1/users", json={"email": email, "password": password}
+            )
+            assert response.status_code == 201, response.text
+    assert git("status", "--porcelain", cwd=project.path) == ""
+
+    pre_auth_releases.update(project, AUTH_RELEASE)
+
+    assert_nothing_left_to_resolve(project)
+    assert_owner_edits_kept(project)
+    # What the CHANGELOG tells the owner to do: install, migrate, create a superuser.
+    project.run("uv", "sync", "--quiet")
+    project.run("uv", "run", "alembic", "upgrade", "head", env=environment)
+    heads = project.run("uv", "run", "alembic", "heads", env=environment).stdout.split()[0]
+    assert existing_users(empty_database) == {email: (False, 0) for email in EXISTING_USERS}, (
+        "migrated users: (is_superuser, password_version)"
+    )
+    assert database_revision(empty_database) == heads
+    promoted = create_superuser(project, empty_database, "ADA@example.com", "not used")
+    assert "is a superuser now; its password is unchanged" in promoted
+    # Passwords hashed before the update log in after it.
+    log = tmp_path / "after.log"
+    with (
+        serving(project, "uvicorn", empty_database, log) as running,
+        httpx2.Client(base_url=running.url) as client,
+    ):
+        ada, bob = (log_in(client, email, password) for email, password in EXISTING_USERS.items())
+        page = client.get("/api/v1/users", headers=ada)
+        assert page.status_code == 200, page.text
+        assert {user["email"]: user["is_superuser"] for user in page.json()["items"]} == {
+            "ada@example.com": True,
+            "bob@example.com": False,
+        }
+        assert client.get("/api/v1/users", headers=bob).status_code == 403
+        assert client.get("/api/v1/users").status_code == 401
+    assert "Traceback" not in log.read_text()
+    assert_generated_suite_passes(project)
+
+
+def existing_users(database_url: str) -> dict[str, tuple[bool, int]]:
+    rows = query(database_url, "SELECT email, is_superuser, password_version FROM users")
+    return {email: (is_superuser, version) for email, is_superuser, version in rows}
+
+
+def database_revision(database_url: str) -> str:
+    [(revision,)] = query(database_url, "SELECT version_num FROM alembic_version")
+    return str(revision)
+
+
+def query(database_url: str, statement: str) -> list[tuple[Any, ...]]:
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+            return cursor.fetchall()
+    finally:
+        connection.close()

@@ -6,12 +6,36 @@ so they import only what the generated projects install.
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+try:
+    import jwt
+except ImportError:  # a project from before the authentication issue has no PyJWT
+    jwt = None
+
+# Whether the project under test authenticates its reads (the bench says so): with
+# it, every app checks the caller's bearer token and looks the caller up, as the
+# service does; without it (a --ref from before), none does. Auth in all or none.
+AUTH = os.environ.get("BENCH_AUTH", "1") == "1"
+# The key the bench gives every app and mints the tokens with; the service's check.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+TOKEN_ALGORITHM = "HS256"
+TOKEN_CLAIMS = ["sub", "ver", "iat", "exp"]
+
 # The same rows and columns the service's UserRead returns.
-USER_COLUMNS = "id, email, full_name, is_active, created_at, updated_at"
+if AUTH:
+    USER_COLUMNS = "id, email, full_name, is_active, is_superuser, created_at, updated_at"
+else:
+    USER_COLUMNS = "id, email, full_name, is_active, created_at, updated_at"
+USER_FIELDS = [column.strip() for column in USER_COLUMNS.split(",")]
 READ_ONE = f"SELECT {USER_COLUMNS} FROM users WHERE id = {{}}"
+# The caller of a request, by its token's subject: the service's one indexed query
+# per authenticated request. A user reading themself is served from this row.
+CALLER = f"SELECT {USER_COLUMNS}, password_version FROM users WHERE id = {{}}"
+IS_ACTIVE = USER_FIELDS.index("is_active")
+IS_SUPERUSER = USER_FIELDS.index("is_superuser") if AUTH else -1
+PASSWORD_VERSION = len(USER_FIELDS)
 # One round trip: the page and the total, as a window over the whole table.
 LIST_PAGE = (
     f"SELECT {USER_COLUMNS}, count(*) OVER () AS total FROM users "
@@ -27,6 +51,10 @@ WAIT = "SELECT pg_sleep(0.05)"
 # The waiting-dominated request that holds no connection: an HTTP API's latency.
 API_SECONDS = 0.05
 CPU_ROUNDS = 30_000
+NOT_AUTHENTICATED = {"detail": "Invalid or expired token"}
+FORBIDDEN = {"detail": "Not allowed"}
+# What a 401 says, as the service does (RFC 6750).
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def pool_max_size() -> int:
@@ -47,14 +75,13 @@ def burn_cpu() -> int:
 
 
 def user_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": str(row[0]),
-        "email": row[1],
-        "full_name": row[2],
-        "is_active": row[3],
-        "created_at": _iso(row[4]),
-        "updated_at": _iso(row[5]),
-    }
+    # zip stops at the user's columns: a caller row's password_version, a page
+    # row's total, are not shown.
+    body = dict(zip(USER_FIELDS, row, strict=False))
+    body["id"] = str(body["id"])
+    body["created_at"] = _iso(body["created_at"])
+    body["updated_at"] = _iso(body["updated_at"])
+    return body
 
 
 def _iso(moment: datetime) -> str:
@@ -66,3 +93,37 @@ def parse_id(text: str) -> UUID | None:
         return UUID(text)
     except ValueError:
         return None
+
+
+class Claims(NamedTuple):
+    user_id: UUID
+    password_version: int
+
+
+def bearer_claims(authorization: str | None) -> Claims | None:
+    """The claims of an `Authorization: Bearer` token signed with our key, unexpired.
+
+    The service's check (PyJWT, HS256 only, every claim required); None for a
+    missing, malformed, expired or wrongly signed token.
+    """
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    try:
+        payload = jwt.decode(
+            token, SECRET_KEY, algorithms=[TOKEN_ALGORITHM], options={"require": TOKEN_CLAIMS}
+        )
+        return Claims(UUID(payload["sub"]), int(payload["ver"]))
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
+
+
+def is_current(caller: Any, claims: Claims) -> bool:
+    """Whether the caller's row still honours the token: active, password unchanged."""
+    return (
+        caller is not None
+        and caller[IS_ACTIVE]
+        and caller[PASSWORD_VERSION] == claims.password_version
+    )

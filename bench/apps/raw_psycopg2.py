@@ -5,7 +5,6 @@ connection from a blocking pool of the same size as the services' pools. Connect
 are in autocommit mode: one statement, one round trip.
 """
 
-import json
 import queue
 import time
 import uuid
@@ -19,18 +18,26 @@ import psycopg2.extensions
 import psycopg2.extras
 from bench_common import (
     API_SECONDS,
+    AUTH,
+    CALLER,
     COUNT,
+    FORBIDDEN,
     INSERT,
+    IS_SUPERUSER,
     LIST_PAGE,
     READ_ONE,
     WAIT,
+    Claims,
+    bearer_claims,
     burn_cpu,
+    is_current,
     parse_id,
     plain_dsn,
     pool_max_size,
     user_json,
 )
 from pwdlib import PasswordHash
+from raw_common import not_authenticated, page_response, paging, respond, user_response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -73,39 +80,82 @@ def pool() -> BlockingPool:
     return _pool
 
 
-def respond(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status, media_type="application/json")
-
-
 def live(_: Request) -> Response:
     return respond({"status": "ok"})
 
 
+def current_caller(cursor: Any, claims: Claims) -> Any:
+    """The caller's row (one indexed query), if it still honours the token."""
+    cursor.execute(CALLER.format("%s"), (claims.user_id,))
+    caller = cursor.fetchone()
+    return caller if is_current(caller, claims) else None
+
+
+def fetch_page(cursor: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+    """A page of users, newest first, and how many there are in all."""
+    cursor.execute(LIST_PAGE.format("%s", "%s"), (limit, offset))
+    rows = cursor.fetchall()
+    if rows:
+        return rows, rows[0][-1]
+    cursor.execute(COUNT)  # past the last page: no row carries the total
+    return rows, cursor.fetchone()[0]
+
+
 def read_user(request: Request) -> Response:
+    """The user themself (or any user, for a superuser), by the bearer token."""
+    user_id = parse_id(request.path_params["user_id"])
+    if user_id is None:
+        return respond({"detail": "bad id"}, 422)
+    # The token first: no pooled connection waits on checking it.
+    claims = bearer_claims(request.headers.get("authorization"))
+    if claims is None:
+        return not_authenticated()
+    with pool().cursor() as cursor:
+        caller = current_caller(cursor, claims)
+        if caller is None:
+            return not_authenticated()
+        if caller[0] == user_id:
+            row = caller  # the user themself: served from the caller's row
+        elif not caller[IS_SUPERUSER]:
+            return respond(FORBIDDEN, 403)
+        else:
+            cursor.execute(READ_ONE.format("%s"), (user_id,))
+            row = cursor.fetchone()
+    return user_response(row)
+
+
+def list_users(request: Request) -> Response:
+    """A page of users, for a superuser: the caller's row, then the page."""
+    limit, offset = paging(request)
+    claims = bearer_claims(request.headers.get("authorization"))
+    if claims is None:
+        return not_authenticated()
+    with pool().cursor() as cursor:
+        caller = current_caller(cursor, claims)
+        if caller is None:
+            return not_authenticated()
+        if not caller[IS_SUPERUSER]:
+            return respond(FORBIDDEN, 403)
+        rows, total = fetch_page(cursor, limit, offset)
+    return page_response(rows, total, limit, offset)
+
+
+# A project from before authentication: the reads as it served them, open to all.
+def read_user_open(request: Request) -> Response:
     user_id = parse_id(request.path_params["user_id"])
     if user_id is None:
         return respond({"detail": "bad id"}, 422)
     with pool().cursor() as cursor:
         cursor.execute(READ_ONE.format("%s"), (user_id,))
         row = cursor.fetchone()
-    if row is None:
-        return respond({"detail": "User not found"}, 404)
-    return respond(user_json(row))
+    return user_response(row)
 
 
-def list_users(request: Request) -> Response:
-    limit = int(request.query_params.get("limit", "50"))
-    offset = int(request.query_params.get("offset", "0"))
+def list_users_open(request: Request) -> Response:
+    limit, offset = paging(request)
     with pool().cursor() as cursor:
-        cursor.execute(LIST_PAGE.format("%s", "%s"), (limit, offset))
-        rows = cursor.fetchall()
-        if rows:
-            total = rows[0][6]
-        else:
-            cursor.execute(COUNT)
-            total = cursor.fetchone()[0]
-    body = {"items": [user_json(row) for row in rows], "total": total}
-    return respond(body | {"limit": limit, "offset": offset})
+        rows, total = fetch_page(cursor, limit, offset)
+    return page_response(rows, total, limit, offset)
 
 
 async def create_user(request: Request) -> Response:
@@ -152,8 +202,8 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 app = Starlette(
     routes=[
         Route("/health/live", live),
-        Route("/api/v1/users/{user_id}", read_user),
-        Route("/api/v1/users", list_users, methods=["GET"]),
+        Route("/api/v1/users/{user_id}", read_user if AUTH else read_user_open),
+        Route("/api/v1/users", list_users if AUTH else list_users_open, methods=["GET"]),
         Route("/api/v1/users", create_user, methods=["POST"]),
         Route("/bench/wait", wait),
         Route("/bench/api", api),

@@ -24,9 +24,44 @@ class ServiceError(Exception):
 
     status_code: HTTPStatus = HTTPStatus.BAD_REQUEST
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers
+
+
+class NotAuthenticatedError(ServiceError):
+    """No valid credentials: the client should log in (RFC 6750's challenge)."""
+
+    status_code = HTTPStatus.UNAUTHORIZED
+
+    def __init__(self, detail: str = "Not authenticated") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCredentialsError(NotAuthenticatedError):
+    def __init__(self) -> None:
+        # The same for an unknown email and a wrong password: no account enumeration.
+        super().__init__("Incorrect email or password")
+
+
+class PermissionDeniedError(ServiceError):
+    status_code = HTTPStatus.FORBIDDEN
+
+
+class InactiveUserError(PermissionDeniedError):
+    def __init__(self) -> None:
+        super().__init__("This account is deactivated")
+
+
+class TooManyLoginAttemptsError(ServiceError):
+    status_code = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many failed logins; try again in {retry_after} seconds",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class NotFoundError(ServiceError):
@@ -86,7 +121,11 @@ def register_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def handle_service_error(_: Request, error: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+        return JSONResponse(
+            {"detail": error.detail},
+            status_code=error.status_code,
+            headers=error.headers,
+        )
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
