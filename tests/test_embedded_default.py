@@ -22,6 +22,7 @@ from tests.support import (
     drop_database,
     eventually,
     free_port,
+    log_in,
     postmaster_pid,
     process_exists,
     project_environment,
@@ -68,7 +69,9 @@ def test_fastapi_dev_serves_the_api_on_the_embedded_default(
             "/api/v1/users", json={"email": "ada@example.com", "password": "long enough"}
         )
         assert created.status_code == 201, created.text
-        assert client.get(f"/api/v1/users/{created.json()['id']}").status_code == 200
+        ada = log_in(client, "ada@example.com", "long enough")
+        read = client.get(f"/api/v1/users/{created.json()['id']}", headers=ada)
+        assert read.status_code == 200, read.text
 
     assert eventually(lambda: postmaster_pid(data) is None)  # stopped with `fastapi dev`
     assert (data / "PG_VERSION").is_file()
@@ -86,6 +89,8 @@ def test_fastapi_dev_starts_postgresql_once_and_keeps_its_data(
             "/api/v1/users", json={"email": "grace@example.com", "password": "long enough"}
         )
         user = created.json()["id"]
+        # Development's default SECRET_KEY is fixed: tokens outlive reloads and restarts.
+        grace = log_in(client, "grace@example.com", "long enough")
         server = postmaster_pid(data)
 
         probe = project.path / "src" / PACKAGE / "reload_probe.py"
@@ -93,7 +98,7 @@ def test_fastapi_dev_starts_postgresql_once_and_keeps_its_data(
         assert eventually(lambda: startups(log) == 2, 30), log.read_text()
         probe.unlink()
         assert eventually(lambda: startups(log) == 3, 30), log.read_text()
-        assert client.get(f"/api/v1/users/{user}").status_code == 200
+        assert client.get(f"/api/v1/users/{user}", headers=grace).status_code == 200
         assert postmaster_pid(data) == server  # started once, across reloads
 
         # A test run beside it gets a server of its own.
@@ -111,7 +116,8 @@ def test_fastapi_dev_starts_postgresql_once_and_keeps_its_data(
 
     assert eventually(lambda: postmaster_pid(data) is None)  # stopped with `fastapi dev`
     with fastapi_dev(project, tmp_path / "again.log") as url:
-        assert httpx2.get(f"{url}/api/v1/users/{user}").status_code == 200  # data kept
+        again = httpx2.get(f"{url}/api/v1/users/{user}", headers=grace)
+        assert again.status_code == 200, again.text  # data kept
 
 
 def startups(log: Path) -> int:
@@ -164,7 +170,12 @@ def test_alembic_creates_a_missing_database_and_says_so(project: Project) -> Non
 def test_alembic_in_production_never_creates_a_database(project: Project) -> None:
     name = f"missing_{uuid4().hex[:12]}"
     url = with_password(with_database(server_url(), name))
-    environment = project_environment(DATABASE_URL=url, ENVIRONMENT="production")
+    # Production settings are checked whole, here as where the app starts.
+    environment = project_environment(
+        DATABASE_URL=url,
+        ENVIRONMENT="production",
+        SECRET_KEY="a-production-secret-key-of-32-chars+",
+    )
 
     result = subprocess.run(
         [uv(), "run", "alembic", "upgrade", "head"],

@@ -75,7 +75,9 @@ def test_both_flavours_publish_the_same_openapi_document(
     assert set(documents["sync"]["paths"]) == {
         "/health/live",
         "/health/ready",
+        "/api/v1/auth/token",
         "/api/v1/users",
+        "/api/v1/users/me",
         "/api/v1/users/{user_id}",
     }
 
