@@ -33,9 +33,9 @@ EMBEDDED_DATABASE = ROOT / "template" / "src" / "{{package_name}}" / "core" / "e
 def server_url() -> str:
     """The PostgreSQL server the tests use; generated projects get the same one.
 
-    DATABASE_URL when it is set. Otherwise one throwaway embedded server for the
-    whole session, started on first use by the very module generated projects use;
-    its keeper stops and deletes it once this test run has exited.
+    DATABASE_URL when it is set. Otherwise one throwaway embedded server per test
+    process (pytest-xdist runs two), started on first use by the very module
+    generated projects use; its keeper stops and deletes it once that process exits.
     """
     return os.environ.get("DATABASE_URL") or embedded_database().throwaway_server_url(
         ROOT / ".postgres"
