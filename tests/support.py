@@ -260,6 +260,10 @@ def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) 
     pytest.fail(f"server did not come up in 60 s:\n{log.read_text()}", pytrace=False)
 
 
+# The first superuser of the template's live-server tests: email, password.
+ADMIN = ("admin@example.com", "the admin's long password")
+
+
 def create_superuser(project: Project, database_url: str, email: str, password: str) -> str:
     """The project's own command, as its README says; returns what it printed."""
     return project.run(

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx2
 
 from tests.support import (
+    ADMIN,
     Project,
     create_superuser,
     log_in,
@@ -17,7 +18,6 @@ from tests.support import (
 )
 
 EXAMPLES_PER_OPERATION = "25"
-ADMIN = ("admin@example.com", "the admin's long password")
 # Schemathesis learns ids from responses (/users/me, the list) and would soon delete or
 # deactivate the superuser whose token it sends, or change its password, leaving every
 # later request a 401. Its writes to that one user go to an unknown id instead (a 404);

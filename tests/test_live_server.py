@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from tests.support import (
+    ADMIN,
     SERVERS,
     Project,
     create_superuser,
@@ -18,7 +19,6 @@ from tests.support import (
     serving,
 )
 
-ADMIN = ("admin@example.com", "the admin's long password")
 USER_FIELDS = {"id", "email", "full_name", "is_active", "is_superuser", "created_at", "updated_at"}
 
 
