@@ -88,7 +88,10 @@ def gate_fails(project: Project, *args: str) -> str:
 
 
 def assert_names_all(output: str, *expected: str) -> None:
-    missing = [text for text in expected if text not in output]
+    """Each text appears in the output; line breaks count as spaces, since reports
+    wrap long lines (import-linter wraps contract names at 80 columns)."""
+    flat = " ".join(output.split())
+    missing = [text for text in expected if " ".join(text.split()) not in flat]
     assert not missing, f"output does not name {missing}:\n{output}"
 
 
@@ -178,6 +181,46 @@ ASYNCPG_IN_SYNC_REPOSITORY = (
         "    return asyncpg.connect(dsn)\n",
     ),
 )
+BLOCKING_CLIENT_IN_ASYNC_CLIENT = (
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "    async def check_url(self, url: str) -> None:\n",
+        "    async def status_of(self, url: str) -> int:\n"
+        "        with httpx2.Client(timeout=5) as blocking:\n"
+        "            return blocking.head(url).status_code\n\n"
+        "    async def check_url(self, url: str) -> None:\n",
+    ),
+)
+URLOPEN_IN_ASYNC_CLIENT = (
+    Plant(f"{SOURCE}/clients/webhooks.py", "import time\n", "import time\nimport urllib.request\n"),
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "        timeout = self._timeout(deadline)\n",
+        "        urllib.request.urlopen(url, timeout=1)  # is it up at all?\n"
+        "        timeout = self._timeout(deadline)\n",
+    ),
+)
+ASYNC_CLIENT_IN_SYNC_CLIENT = (
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "class WebhookClient:\n",
+        "def open_concurrent_client() -> httpx2.AsyncClient:\n"
+        "    return httpx2.AsyncClient(timeout=5)\n\n\nclass WebhookClient:\n",
+    ),
+)
+REQUESTS_IN_SYNC_CLIENT = (
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "import httpx2\n",
+        "import httpx2\nimport requests\n",
+    ),
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "        timeout = self._timeout(deadline)\n",
+        "        requests.head(url, timeout=1)  # is it up at all?\n"
+        "        timeout = self._timeout(deadline)\n",
+    ),
+)
 ASYNC_SQLALCHEMY_IN_SYNC_SERVICE = (
     Plant(
         f"{SOURCE}/services/users.py",
@@ -210,7 +253,7 @@ ASYNC_SQLALCHEMY_IN_SYNC_SERVICE = (
             "async",
             BLOCKING_HTTP_IN_ASYNC_REPOSITORY,
             "repositories/users.py",
-            ["ASYNC210", "TID251 `urllib.request.urlopen` is banned"],
+            ["ASYNC210", "TID251 `urllib.request` is banned: blocking HTTP"],
             id="blocking urlopen in an async repository",
         ),
         pytest.param(
@@ -253,6 +296,37 @@ ASYNC_SQLALCHEMY_IN_SYNC_SERVICE = (
             "services/users.py",
             ["TID251 `sqlalchemy.ext.asyncio` is banned: async SQLAlchemy"],
             id="AsyncSession in a sync service",
+        ),
+        pytest.param(
+            "async",
+            BLOCKING_CLIENT_IN_ASYNC_CLIENT,
+            "clients/webhooks.py",
+            [
+                "TID251 `httpx2.Client` is banned: blocking HTTP client; "
+                "use `httpx2.AsyncClient` and await it"
+            ],
+            id="blocking httpx2.Client in the async client layer",
+        ),
+        pytest.param(
+            "async",
+            URLOPEN_IN_ASYNC_CLIENT,
+            "clients/webhooks.py",
+            ["ASYNC210", "TID251 `urllib.request` is banned: blocking HTTP"],
+            id="blocking urlopen in the async client layer",
+        ),
+        pytest.param(
+            "sync",
+            ASYNC_CLIENT_IN_SYNC_CLIENT,
+            "clients/webhooks.py",
+            ["TID251 `httpx2.AsyncClient` is banned: needs `async def`"],
+            id="httpx2.AsyncClient in the sync client layer",
+        ),
+        pytest.param(
+            "sync",
+            REQUESTS_IN_SYNC_CLIENT,
+            "clients/webhooks.py",
+            ["TID251 `requests` is banned: use the process's `httpx2.Client` (clients/)"],
+            id="requests in the sync client layer",
         ),
     ],
 )
@@ -315,6 +389,34 @@ def test_ruff_check_fails_on_blocking_or_foreign_apis(
             ],
             id="async def in a sync repository",
         ),
+        pytest.param(
+            "sync",
+            Plant(
+                f"{SOURCE}/jobs/webhooks.py",
+                "def deliver_webhook(",
+                "async def deliver_webhook(",
+            ),
+            [
+                f"{SOURCE}/jobs/webhooks.py:{{line}}: deliver_webhook() is `async def`, "
+                "but the sync flavour has no `async def` here. Fix: declare it a plain "
+                "`def`",
+            ],
+            id="async def task in the sync worker",
+        ),
+        pytest.param(
+            "async",
+            Plant(
+                f"{SOURCE}/jobs/webhooks.py",
+                "@job_app.task(\n",
+                "def attempt_label(delivery_id: str, attempt: int) -> str:\n"
+                '    return f"{delivery_id}#{attempt}"\n\n\n@job_app.task(\n',
+            ),
+            [
+                f"{SOURCE}/jobs/webhooks.py:{{line}}: attempt_label() is a plain `def`, "
+                "but in the async flavour every public function here is `async def`.",
+            ],
+            id="public sync function among the async worker's tasks",
+        ),
     ],
 )
 def test_architecture_test_fails_on_a_function_of_the_other_flavour(
@@ -327,7 +429,7 @@ def test_architecture_test_fails_on_a_function_of_the_other_flavour(
 
     line = line_of(project, plant)  # where the planted function starts
     expected = [text.replace("{line}", str(line)) for text in expected]
-    assert_names_all(output, "test_request_path_is_one_flavour", *expected)
+    assert_names_all(output, "test_request_path_and_tasks_are_one_flavour", *expected)
 
 
 ROUTER_IMPORTS_REPOSITORY = (
@@ -342,6 +444,36 @@ ROUTER_IMPORTS_REPOSITORY = (
         'router = APIRouter(prefix="/users", tags=["users"])\n',
         'router = APIRouter(prefix="/users", tags=["users"])\nREPOSITORY = UserRepository\n',
     ),
+)
+ROUTER_IMPORTS_CLIENT = (
+    Plant(
+        f"{SOURCE}/api/routes/webhooks.py",
+        f"from {PACKAGE}.schemas.common import ErrorResponse\n",
+        f"from {PACKAGE}.clients.webhooks import WebhookClient\n"
+        f"from {PACKAGE}.schemas.common import ErrorResponse\n",
+    ),
+    Plant(
+        f"{SOURCE}/api/routes/webhooks.py",
+        'router = APIRouter(prefix="/webhooks", tags=["webhooks"])\n',
+        'router = APIRouter(prefix="/webhooks", tags=["webhooks"])\nCLIENT = WebhookClient\n',
+    ),
+)
+CLIENT_IMPORTS_SERVICE = (
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        f"from {PACKAGE}.core.errors import UnsafeWebhookURLError\n",
+        f"from {PACKAGE}.core.errors import UnsafeWebhookURLError\n"
+        f"from {PACKAGE}.services.webhook_events import WEBHOOK_QUEUE\n",
+    ),
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        'USER_AGENT = "acme-service (webhooks)"\n',
+        'USER_AGENT = f"acme-service ({WEBHOOK_QUEUE})"\n',
+    ),
+)
+LAYERS = (
+    "Layers: main | worker > api | jobs > services > repositories | schemas | clients "
+    "> models > core"
 )
 REPOSITORY_IMPORTS_SERVICE = (
     Plant(
@@ -369,14 +501,38 @@ REPOSITORY_IMPORTS_SERVICE = (
     ]
     + [
         pytest.param(
+            flavour,
+            ROUTER_IMPORTS_CLIENT,
+            [
+                "Routers never import clients (a service makes outbound calls) BROKEN",
+                f"{PACKAGE}.api.routes.webhooks -> {PACKAGE}.clients.webhooks (l.",
+                f"at {SOURCE}/api/routes/webhooks.py:",
+            ],
+            id=f"{flavour} router importing a client",
+        )
+        for flavour in ("sync", "async")
+    ]
+    + [
+        pytest.param(
             "sync",
             REPOSITORY_IMPORTS_SERVICE,
             [
-                "Layers: main > api > services > repositories | schemas > models > core BROKEN",
+                f"{LAYERS} BROKEN",
                 f"{PACKAGE}.repositories is not allowed to import {PACKAGE}.services",
                 f"at {SOURCE}/repositories/health.py:",
             ],
             id="sync repository importing a service",
+        ),
+        pytest.param(
+            "async",
+            CLIENT_IMPORTS_SERVICE,
+            [
+                f"{LAYERS} BROKEN",
+                f"{PACKAGE}.clients is not allowed to import {PACKAGE}.services",
+                f"{PACKAGE}.clients.webhooks -> {PACKAGE}.services.webhook_events (l.",
+                f"at {SOURCE}/clients/webhooks.py:",
+            ],
+            id="async client importing a service",
         ),
         pytest.param(
             "async",
@@ -445,9 +601,28 @@ FILE_WRITE_HIDDEN_IN_A_HELPER = (
     ),
     Plant(
         f"{SOURCE}/services/users.py",
-        "        await self.session.commit()\n        return UserRead.model_validate(user)\n",
+        "        await self.session.commit()\n        return created\n",
         "        await self.session.commit()\n        _audit('registered')\n"
-        "        return UserRead.model_validate(user)\n",
+        "        return created\n",
+    ),
+)
+# A "reachability probe" before each POST: a plain helper on a module ruff already
+# allows `socket` in, connecting with the blocking socket API.
+CONNECT_HIDDEN_IN_A_CLIENT_HELPER = (
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "class WebhookClient:\n",
+        "def _probe(url: str) -> None:\n"
+        "    parsed = httpx2.URL(url)\n"
+        "    address = (parsed.host, parsed.port or 443)\n"
+        "    with socket.create_connection(address, timeout=1):\n"
+        "        pass\n\n\n"
+        "class WebhookClient:\n",
+    ),
+    Plant(
+        f"{SOURCE}/clients/webhooks.py",
+        "        timeout = self._timeout(deadline)\n",
+        "        _probe(url)\n        timeout = self._timeout(deadline)\n",
     ),
 )
 
@@ -459,7 +634,11 @@ def test_hashing_on_the_event_loop_fails_the_test_suite(
 
     with planted(project, HASHING_ON_THE_EVENT_LOOP):
         project.run(*RUFF)  # no linter can see CPU-bound work: only the guard does
-        output = gate_fails(project, "uv", "run", "pytest", "-p", "no:cacheprovider")
+        # Registering hashes a password: its tests suffice (the whole suite, with the
+        # worker's end-to-end tests, takes minutes).
+        output = gate_fails(
+            project, "uv", "run", "pytest", "-p", "no:cacheprovider", "tests/api/test_users.py"
+        )
 
     assert_names_all(
         output,
@@ -502,27 +681,46 @@ def line_of(project: Project, plant: Plant) -> int:
     return source[: source.index(plant.anchor)].count("\n") + 1
 
 
+@pytest.mark.parametrize(
+    ("plants", "test_file", "expected"),
+    [
+        pytest.param(
+            FILE_WRITE_HIDDEN_IN_A_HELPER,
+            "tests/api/test_users.py",
+            [
+                "BlockingError: Blocking call to io.TextIOWrapper.write",
+                f"{SOURCE}/services/users.py:",
+                "in _audit",
+            ],
+            id="file write in a service helper",
+        ),
+        pytest.param(
+            CONNECT_HIDDEN_IN_A_CLIENT_HELPER,
+            "tests/clients/test_webhooks.py",
+            [
+                "BlockingError: Blocking call to socket.socket.connect",
+                "event loop blocked: how to fix",
+                f"{SOURCE}/clients/webhooks.py:",
+                "in _probe",
+                "in post",
+                "FAILED tests/clients/test_webhooks.py::",
+            ],
+            id="blocking connect in a client helper",
+        ),
+    ],
+)
 def test_blocking_io_hidden_in_a_helper_fails_the_test_that_reaches_it(
     fresh_project: Callable[[str], Project],
+    plants: tuple[Plant, ...],
+    test_file: str,
+    expected: list[str],
 ) -> None:
     project = fresh_project("async")
 
-    with planted(project, *FILE_WRITE_HIDDEN_IN_A_HELPER):
+    with planted(project, *plants):
         project.run(*RUFF)  # a plain helper is out of the ASYNC rules' sight
         output = gate_fails(
-            project,
-            "uv",
-            "run",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-x",
-            "tests/api/test_users.py",
+            project, "uv", "run", "pytest", "-p", "no:cacheprovider", "-x", test_file
         )
 
-    assert_names_all(
-        output,
-        "BlockingError: Blocking call to io.TextIOWrapper.write",
-        f"{SOURCE}/services/users.py:",
-        "in _audit",
-    )
+    assert_names_all(output, *expected)

@@ -79,6 +79,10 @@ def test_both_flavours_publish_the_same_openapi_document(
         "/api/v1/users",
         "/api/v1/users/me",
         "/api/v1/users/{user_id}",
+        "/api/v1/webhooks",
+        "/api/v1/webhooks/{webhook_id}",
+        "/api/v1/webhooks/{webhook_id}/deliveries",
+        "/api/v1/webhooks/{webhook_id}/ping",
     }
 
 

@@ -119,13 +119,15 @@ def test_workflow_runs_every_check_on_postgresql_with_least_privilege(project: P
 def test_compose_migrates_before_serving_and_keeps_secrets_out(project: Project) -> None:
     text = (project.path / "compose.yaml").read_text()
     services = yaml.safe_load(text)["services"]
-    app, migrate, db = services["app"], services["migrate"], services["db"]
+    app, migrate, worker, db = (services[name] for name in ("app", "migrate", "worker", "db"))
     port = dockerfile_port(project)
 
+    assert set(services) == {"app", "migrate", "worker", "db"}, "no broker: jobs live in db"
     assert app["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
     assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
     assert migrate["command"] == ["alembic", "upgrade", "head"]
-    assert (migrate["build"], migrate["image"]) == (app["build"], app["image"])
+    for service in (migrate, worker):
+        assert (service["build"], service["image"]) == (app["build"], app["image"])
     assert app["ports"] == [f"{port}:{port}"]
     assert db["image"] == "postgres:18"
     assert "pg_isready" in " ".join(db["healthcheck"]["test"])
@@ -136,7 +138,7 @@ def test_compose_migrates_before_serving_and_keeps_secrets_out(project: Project)
     # migration step validates the same production settings, so it gets both too.
     password, secret_key = "${POSTGRES_PASSWORD:?", "${SECRET_KEY:?"
     assert db["environment"]["POSTGRES_PASSWORD"].startswith(password)
-    for service in (app, migrate):
+    for service in (app, migrate, worker):
         assert password in service["environment"]["DATABASE_URL"]
         assert "@db:5432/" in service["environment"]["DATABASE_URL"]
         assert service["environment"]["SECRET_KEY"].startswith(secret_key)
@@ -145,6 +147,24 @@ def test_compose_migrates_before_serving_and_keeps_secrets_out(project: Project)
             assert re.search(r"\$\{\w+:\?[^}]+\}", line), (
                 f"a secret is written in compose.yaml: {line}"
             )
+
+
+def test_compose_runs_the_job_worker_after_migrating(project: Project) -> None:
+    worker = yaml.safe_load((project.path / "compose.yaml").read_text())["services"]["worker"]
+    settings = env_example(project)
+
+    assert worker["command"] == ["python", "-m", PACKAGE, "worker"]
+    assert worker["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "db": {"condition": "service_healthy"},
+    }
+    assert worker["restart"] == "unless-stopped"
+    assert "ports" not in worker
+    # It serves no HTTP: the image's HEALTHCHECK (/health/live) would call it unhealthy.
+    assert worker["healthcheck"] == {"disable": True}
+    # `docker compose stop` waits this long before SIGKILL: a delivery in flight, which
+    # ends within WEBHOOK_TOTAL_TIMEOUT, finishes first.
+    assert seconds(worker["stop_grace_period"]) > float(settings["WEBHOOK_TOTAL_TIMEOUT"])
 
 
 def test_build_context_is_small_and_secret_free(project: Project, tmp_path: Path) -> None:
@@ -391,7 +411,70 @@ def test_image_migrates_a_database_as_compose_does(
         connection.close()
 
 
+def test_image_runs_the_job_worker_as_compose_does(
+    project: Project, image: Image, empty_database: str, tmp_path: Path
+) -> None:
+    """Compose's worker command, in the image's environment (production settings):
+    it registers with the job queue, and SIGTERM stops it cleanly."""
+    compose = yaml.safe_load((project.path / "compose.yaml").read_text())["services"]
+    environment = container_environment(
+        image, DATABASE_URL=with_password(empty_database), SECRET_KEY=SECRET_KEY
+    )
+    run(*compose["migrate"]["command"], cwd=image.workdir, env=environment)
+    log = tmp_path / "worker.log"
+
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            compose["worker"]["command"],
+            cwd=image.workdir,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while registered_workers(empty_database) < 1:
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the worker never started:\n{log.read_text()}", pytrace=False)
+                time.sleep(0.2)
+            worker.send_signal(signal.SIGTERM)
+            status = worker.wait(timeout=30)
+        finally:
+            stop(worker)
+
+    assert status == 0, log.read_text()
+    assert registered_workers(empty_database) == 0, "it left without unregistering"
+    assert "Traceback" not in log.read_text()
+
+
 # --- Helpers -------------------------------------------------------------------------
+
+
+def registered_workers(database_url: str) -> int:
+    """Job workers alive in procrastinate's table of workers."""
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM procrastinate_workers")
+            [(count,)] = cursor.fetchall()
+            return int(count)
+    finally:
+        connection.close()
+
+
+def env_example(project: Project) -> dict[str, str]:
+    lines = (project.path / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def seconds(duration: str) -> float:
+    """A compose duration such as `30s`, `1m30s` or `1m`, in seconds."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?", duration)
+    assert duration, "an empty compose duration"
+    assert parts, f"not a compose duration: {duration!r}"
+    hours, minutes, whole, milliseconds = (int(part or 0) for part in parts.groups())
+    return hours * 3600 + minutes * 60 + whole + milliseconds / 1000
 
 
 def zizmor(workflow: Path, cwd: Path) -> None:

@@ -91,6 +91,25 @@ class EmailAlreadyRegisteredError(ConflictError):
         super().__init__("A user with this email already exists")
 
 
+class WebhookNotFoundError(NotFoundError):
+    def __init__(self, webhook_id: UUID) -> None:
+        super().__init__(f"Webhook {webhook_id} not found")
+
+
+class UnsafeWebhookURLError(ServiceError):
+    """A receiver URL that could reach inside the network (SSRF), or no receiver."""
+
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class ReceiverUnreachableError(ServiceError):
+    status_code = HTTPStatus.BAD_GATEWAY
+
+
+class ReceiverTimeoutError(ServiceError):
+    status_code = HTTPStatus.GATEWAY_TIMEOUT
+
+
 def means_database_unavailable(error: BaseException) -> bool:
     """Whether a database error says "try later" (outage, overload, timeout)."""
     if isinstance(error, OSError | TimeoutError | OperationalError | InterfaceError):

@@ -12,5 +12,15 @@ NAMING_CONVENTION = {
 }
 
 
+# The job queue's tables belong to procrastinate: a migration creates them, and no
+# model describes them (autogenerate must not offer to drop them).
+JOB_QUEUE_PREFIX = "procrastinate_"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def described_by_models(name: str | None, type_: str, _: object) -> bool:
+    """Whether Alembic's autogenerate compares this object with the models."""
+    return not (type_ == "table" and (name or "").startswith(JOB_QUEUE_PREFIX))

@@ -1,0 +1,1 @@
+"""Outbound HTTP to other services: below services, beside repositories."""
