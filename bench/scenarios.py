@@ -128,3 +128,6 @@ SCENARIOS = (
     Scenario("api-200", "wait 50 ms on an HTTP API", 200, "fixed.lua", "/bench/api"),
     Scenario("cpu-64", "CPU-bound Python, no I/O", 64, "fixed.lua", "/bench/cpu"),
 )
+
+# The reads: the FastAPI floor apps serve only these, and the targets are set on them.
+READS = frozenset({"read-64", "read-200", "list-64", "list-200"})

@@ -132,6 +132,16 @@ def server_version() -> str:
         return str(cursor.fetchone()[0]).split()[0]
 
 
+def connection_limit() -> int:
+    """Connections the server gives clients that are not superusers."""
+    with closing(_admin_connection()) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_connections')::int "
+            "- current_setting('superuser_reserved_connections')::int"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def migrate_and_seed(project: Project, database_url: str, users: int = SEED_USERS) -> Callers:
     """Build the schema with the project's migrations; insert users directly in SQL.
 
@@ -223,9 +233,15 @@ class App:
     project: Project
     baseline: str | None = None  # the raw app this one is compared with
     only: frozenset[str] | None = None  # the scenario keys it serves (None: all)
+    floor: str | None = None  # a service's FastAPI floor app: its targets are set against it
 
     def serves(self, scenario_key: str) -> bool:
         return self.only is None or scenario_key in self.only
+
+    @property
+    def is_raw(self) -> bool:
+        """A raw-driver app: the others' baseline, compared with nothing itself."""
+        return self.baseline is None
 
 
 def free_port() -> int:
@@ -235,26 +251,79 @@ def free_port() -> int:
         return port
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """A process's /proc/<pid>/stat fields from the state (field 3) on; None if unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ")".
+    return text.rsplit(")", 1)[1].split()
+
+
+def process_cpu_ticks(pid: int) -> int | None:
+    """Clock ticks of CPU one process has used so far, all its threads (None if unreadable)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    # utime and stime, fields 14 and 15 of proc(5), counted from the state (3).
+    return int(fields[11]) + int(fields[12])
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Every live process below pid: its children, theirs, and so on.
+
+    Found by each process's parent (field 4 of /proc/<pid>/stat), which every Linux
+    has; the kernel's /proc/<pid>/task/<tid>/children lists need a build option.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:  # a process that exited during the scan has no fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    unvisited = [pid]
+    while unvisited:
+        below = children.get(unvisited.pop(), [])
+        found += below
+        unvisited += below
+    return found
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time a process and all its live descendants have used so far (Linux; else None).
+
+    uvicorn --workers N is a master process that serves nothing itself and N worker
+    processes it spawned: the app's CPU is the sum over the tree. A descendant that
+    exits between the scan and the read counts as nothing.
+    """
+    own = process_cpu_ticks(pid)
+    if own is None:
+        return None
+    ticks = own + sum(process_cpu_ticks(child) or 0 for child in descendant_pids(pid))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass(frozen=True)
 class Server:
-    """A running app: where it answers, and its process (one worker: the whole app)."""
+    """A running app: where it answers, and its process (with its workers, if any)."""
 
     url: str
     pid: int
 
     def cpu_seconds(self) -> float | None:
-        """CPU time the process has used so far, all its threads (Linux; else None)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # utime and stime, fields 14 and 15 of proc(5), counted from the state (3).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time the process and its descendants have used so far (Linux; else None)."""
+        return process_tree_cpu_seconds(self.pid)
 
 
 @contextmanager
-def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator[Server]:
-    """Run the app with one uvicorn worker on uvloop and httptools."""
+def serving(
+    app: App, database_url: str, log: Path, workers: int = 1, **settings: str
+) -> Iterator[Server]:
+    """Run the app with uvicorn on uvloop and httptools: one worker, or `workers`.
+
+    Each worker is a process with its own pool: the settings apply per worker.
+    """
     port = free_port()
     environment = project_environment(
         **{
@@ -274,7 +343,7 @@ def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator
         f"--app-dir={APPS}",
         "--host=127.0.0.1",
         f"--port={port}",
-        "--workers=1",
+        f"--workers={workers}",
         "--loop=uvloop",
         "--http=httptools",
         "--no-access-log",
@@ -287,9 +356,11 @@ def serving(app: App, database_url: str, log: Path, **settings: str) -> Iterator
         base_url = f"http://127.0.0.1:{port}"
         try:
             wait_until_live(base_url, process, log)
+            if workers > 1:
+                wait_until_every_worker_started(base_url, process, log, workers)
             yield Server(base_url, process.pid)
         finally:
-            process.terminate()
+            process.terminate()  # uvicorn's master stops its workers, then itself
             process.wait(timeout=30)
 
 
@@ -306,6 +377,43 @@ def wait_until_live(base_url: str, process: subprocess.Popen[bytes], log: Path) 
             pass
         time.sleep(0.2)
     raise RuntimeError(f"server did not come up in 60 s:\n{log.read_text()}")
+
+
+# A worker still importing the app burns a core; started ones idle between requests.
+QUIET_INTERVAL_SECONDS = 0.5
+QUIET_CPU_SECONDS = 0.05
+# /health/live asked this many times per worker once the tree is quiet.
+LIVE_CHECKS_PER_WORKER = 3
+
+
+def wait_until_every_worker_started(
+    base_url: str, process: subprocess.Popen[bytes], log: Path, workers: int
+) -> None:
+    """Wait until all of uvicorn's workers serve, not only the first one up.
+
+    The master binds the socket and spawns the workers; whichever finishes its start-up
+    first answers /health/live while another may still be importing the app, and no
+    answer says which worker gave it. So wait until the master has its workers and
+    the whole tree is quiet for a moment (a starting worker uses a full core), then
+    ask /health/live a few more times.
+    """
+    deadline = time.monotonic() + 60
+    used_before = process_tree_cpu_seconds(process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(QUIET_INTERVAL_SECONDS)
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()}")
+        used = process_tree_cpu_seconds(process.pid)
+        if used is None or used_before is None:
+            break  # no /proc to watch: the live checks below are all there is
+        spawned = len(descendant_pids(process.pid)) >= workers
+        if spawned and used - used_before < QUIET_CPU_SECONDS:
+            break
+        used_before = used
+    else:
+        raise RuntimeError(f"{workers} workers did not settle in 60 s:\n{log.read_text()}")
+    for _ in range(LIVE_CHECKS_PER_WORKER * workers):
+        wait_until_live(base_url, process, log)
 
 
 def send(

@@ -7,6 +7,17 @@ import pytest
 from tests.support import FLAVOURS, Project, create_database, drop_database, render
 
 
+@pytest.hookimpl(trylast=True)  # after pytest groups the tests by their fixtures
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that run a generated project's whole suite go first.
+
+    Each takes a minute or more. Run last, they keep one test process busy after the
+    other has run out of work: it can take over the tests queued behind them, not the
+    one running, nor the next.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("generated_suite") is None)
+
+
 @pytest.fixture(scope="session")
 def get_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Project]:
     """Each flavour rendered with default answers and installed once per session."""

@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -121,6 +122,18 @@ def uv() -> str:
     return path
 
 
+@cache
+def generated_runs_temproot() -> str:
+    """Where the generated projects' own pytest runs keep their temporary files.
+
+    Not /tmp/pytest-of-<user>: every pytest run takes that folder back to mode 0700,
+    while embedded PostgreSQL opens it to its own system user so that a server can
+    start in a project rendered below it. One folder per test process, whose
+    generated suites run one at a time.
+    """
+    return tempfile.mkdtemp(prefix="template-tests-generated-runs-")
+
+
 def project_environment(**overrides: str) -> dict[str, str]:
     environment = dict(os.environ)
     # The template's own virtualenv must not leak into a generated project's.
@@ -129,6 +142,7 @@ def project_environment(**overrides: str) -> dict[str, str]:
         DATABASE_URL=server_url(),
         UV_PYTHON_DOWNLOADS="never",  # the machine's Python must be enough
         NO_COLOR="1",
+        PYTEST_DEBUG_TEMPROOT=generated_runs_temproot(),
     )
     environment.update(overrides)
     return environment

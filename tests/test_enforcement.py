@@ -404,6 +404,34 @@ def test_ruff_check_fails_on_blocking_or_foreign_apis(
             id="async def task in the sync worker",
         ),
         pytest.param(
+            "sync",
+            Plant(
+                f"{SOURCE}/api/dependencies.py",
+                "async def get_user_service(session: SessionDep) -> UserService:\n",
+                "async def get_user_service(session: SessionDep) -> UserService:\n"
+                "    session.connection()  # checks a connection out of the pool\n",
+            ),
+            [
+                f"{SOURCE}/api/dependencies.py:{{line}}: get_user_service() runs on the "
+                "event loop in both flavours, so it may only build services or check "
+                "values in hand, but it does `session.connection()`.",
+            ],
+            id="I/O in a sync dependency allowed on the event loop",
+        ),
+        pytest.param(
+            "sync",
+            Plant(
+                f"{SOURCE}/api/dependencies.py",
+                "def get_current_user(",
+                "async def get_current_user(",
+            ),
+            [
+                f"{SOURCE}/api/dependencies.py:{{line}}: get_current_user() is "
+                "`async def`, but the sync flavour has no `async def` here.",
+            ],
+            id="async def dependency in sync that is not one of the exceptions",
+        ),
+        pytest.param(
             "async",
             Plant(
                 f"{SOURCE}/jobs/webhooks.py",

@@ -6,6 +6,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support import Project, eventually, render, throwaway_servers, without_database_url
@@ -23,6 +24,7 @@ def test_mypy_strict_passes(project: Project) -> None:
     project.run("uv", "run", "mypy")
 
 
+@pytest.mark.generated_suite
 def test_generated_test_suite_passes_without_skips(project: Project) -> None:
     # No DATABASE_URL, as on a newcomer's machine: a throwaway embedded server.
     result = project.run(

@@ -231,6 +231,7 @@ def test_untouched_project_updated_equals_a_fresh_copy(
     assert_feature_release_applied(project.path)
 
 
+@pytest.mark.generated_suite
 def test_edited_project_updated_keeps_every_owner_edit(
     releases: TemplateRepository, tmp_path: Path, flavour: str
 ) -> None:
@@ -247,6 +248,7 @@ def test_edited_project_updated_keeps_every_owner_edit(
 
 # Either conflict mode: with `rej`, Copier's failed patch of the old file leaves a .rej
 # that the migration clears once the edits are carried.
+@pytest.mark.generated_suite
 @pytest.mark.parametrize(("flavour", "conflict"), [("sync", "inline"), ("async", "rej")])
 def test_renamed_file_carries_the_owner_edits(
     releases: TemplateRepository, tmp_path: Path, flavour: str, conflict: str
@@ -469,6 +471,7 @@ def pre_auth_releases(tmp_path_factory: pytest.TempPathFactory) -> TemplateRepos
     return repository
 
 
+@pytest.mark.generated_suite
 def test_project_from_before_authentication_updates_with_its_users(
     pre_auth_releases: TemplateRepository, tmp_path: Path, flavour: str, empty_database: str
 ) -> None:
