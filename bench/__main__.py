@@ -132,12 +132,17 @@ def phase_apps(apps: Sequence[App], workers: int) -> list[App]:
     """The apps a phase runs: all with 1 worker; with more, the services and floors.
 
     Each worker has its own pool: with 2 workers, a flavour's three apps would hold
-    3 x 2 x 20 = 120 connections, more than PostgreSQL's default 100. The raw apps go;
-    the floor stays, since the targets are set against it.
+    3 x 2 x 20 = 120 connections, more than PostgreSQL's default 100. The raw apps and
+    the --before services go; the floor stays, since the targets are set against it.
     """
     if workers == 1:
         return list(apps)
-    return [app for app in apps if not app.is_raw and not app.name.endswith(BEFORE)]
+    return [app for app in apps if not app.is_raw and not is_before(app)]
+
+
+def is_before(app: App) -> bool:
+    """A service rendered from --before: compared in the one-worker phase only."""
+    return app.name.endswith(BEFORE)
 
 
 def connections_per_worker(settings: Mapping[str, str]) -> int:
@@ -394,7 +399,9 @@ def run_phase(
 
 
 def log_name(app: App, workers: int) -> str:
-    return f"{app.module}.log" if workers == 1 else f"{app.module}-{workers}-workers.log"
+    """By the app's name: a service and its --before run the same module."""
+    name = app.name.replace(" ", "-").replace("+", "-")
+    return f"{name}.log" if workers == 1 else f"{name}-{workers}-workers.log"
 
 
 def print_tables(
@@ -502,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     services = {
         app.project.flavour: app.name
         for app in apps
-        if app.floor is not None and not app.name.endswith(BEFORE)
+        if app.floor is not None and not is_before(app)
     }
     print_tables(facts, phase_tables(apps, scenarios, results), settings, services)
     progress(f"finished in {time.monotonic() - started:.0f} s")

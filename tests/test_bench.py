@@ -15,6 +15,7 @@ from bench import stack
 from bench.__main__ import (
     build_apps,
     connections_needed,
+    log_name,
     parse_arguments,
     phase_apps,
     phase_tables,
@@ -202,6 +203,8 @@ def test_a_service_from_before_runs_beside_its_flavour_with_one_worker() -> None
     assert "sync service before" not in [app.name for app in phase_apps(apps, 2)]
     assert (connections_needed(apps, 1, pool), connections_needed(apps, 2, pool)) == (80, 80)
     assert parse_arguments(["--before", "v1"]).before == "v1"
+    # Each server writes its own log, though both services run one module.
+    assert len({log_name(app, 1) for app in apps}) == len(apps)
 
 
 def test_phase_tables_give_later_phases_the_one_worker_runs() -> None:
